@@ -1,0 +1,123 @@
+/*
+ * util.c: allocation that cannot fail quietly, and small string helpers.
+ * Out of memory in a gateway is not a recoverable state: we log and exit,
+ * and the master starts a new worker.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+
+void
+cg_fatal(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cg_log(CG_LOG_ERROR, 0, "fatal: %s", msg);
+	exit(70);
+}
+
+void *
+cg_malloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		cg_fatal("out of memory (%zu bytes)", n);
+	return p;
+}
+
+void *
+cg_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (p == NULL)
+		cg_fatal("out of memory (%zu x %zu bytes)", n, size);
+	return p;
+}
+
+void *
+cg_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		cg_fatal("out of memory (%zu bytes)", n);
+	return q;
+}
+
+char *
+cg_strdup(const char *s)
+{
+	return cg_strndup(s, strlen(s));
+}
+
+char *
+cg_strndup(const char *s, size_t n)
+{
+	char *p = cg_malloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *
+cg_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (rc < 0)
+		cg_fatal("out of memory (printf)");
+	return s;
+}
+
+static int
+lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+int
+cg_strcaseeq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t i;
+
+	if (alen != blen)
+		return 0;
+	for (i = 0; i < alen; i++)
+		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+			return 0;
+	return 1;
+}
+
+int
+cg_parse_u64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}

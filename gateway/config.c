@@ -1,0 +1,636 @@
+/*
+ * config.c: the gateway's configuration keys (tables that drive parsing,
+ * -t and -p), the checks across them (dangling names, duplicate listeners),
+ * and building the immutable snapshot: TLS credentials, parsed addresses,
+ * compiled locations, listeners with their sites.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <gnutls/x509.h>
+
+#include "gateway/gateway_int.h"
+
+#define K(st, f) offsetof(struct st, f)
+#define NOSRC -1
+
+static const char *const log_targets[] = { "stderr", "syslog", NULL };
+static const char *const alog_targets[] = { "stdout", "off", "syslog", NULL };
+static const char *const alog_formats[] = { "combined+", "json", NULL };
+static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const roles[] = { "responder", "authorizer", NULL };
+
+static const struct cg_conf_key limits_keys[] = {
+	{ "handshake_timeout", CG_CONF_INT, K(gw_limits_conf, handshake_timeout), "10", 0, 1, 3600, NULL, NULL, "seconds" },
+	{ "header_timeout", CG_CONF_INT, K(gw_limits_conf, header_timeout), "10", 0, 1, 3600, NULL, NULL, "seconds" },
+	{ "body_timeout", CG_CONF_INT, K(gw_limits_conf, body_timeout), "30", 0, 1, 86400, NULL, NULL, "seconds" },
+	{ "keepalive_timeout", CG_CONF_INT, K(gw_limits_conf, keepalive_timeout), "60", 0, 1, 86400, NULL, NULL, "seconds" },
+	{ "send_timeout", CG_CONF_INT, K(gw_limits_conf, send_timeout), "60", 0, 1, 86400, NULL, NULL, "seconds" },
+	{ "max_header_size", CG_CONF_INT, K(gw_limits_conf, max_header_size), "16384", 0, 256, 1048576, NULL, NULL, "bytes" },
+	{ "max_uri_size", CG_CONF_INT, K(gw_limits_conf, max_uri_size), "8192", 0, 16, 1048576, NULL, NULL, "bytes" },
+	{ "max_headers", CG_CONF_INT, K(gw_limits_conf, max_headers), "100", 0, 1, 10000, NULL, NULL, "count" },
+	{ "max_body_size", CG_CONF_INT, K(gw_limits_conf, max_body_size), "10485760", 0, 0, INT64_MAX, NULL, NULL, "bytes" },
+	{ "max_connections", CG_CONF_INT, K(gw_limits_conf, max_connections), "10000", 0, 1, 10000000, NULL, NULL, "per worker" },
+};
+static const struct cg_conf_schema limits_schema = {
+	"limits", sizeof(struct gw_limits_conf), limits_keys, CG_NELEM(limits_keys), NOSRC, NOSRC,
+};
+
+static const struct cg_conf_key tls_keys[] = {
+	{ "priorities", CG_CONF_STRING, K(gw_tls_conf, priorities), "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", 0, 0, 0, NULL, NULL, NULL },
+	{ "session_tickets", CG_CONF_BOOL, K(gw_tls_conf, session_tickets), "true", 0, 0, 0, NULL, NULL, NULL },
+	{ "ticket_key_file", CG_CONF_STRING, K(gw_tls_conf, ticket_key_file), NULL, CG_CONF_PATH, 0, 0, NULL, NULL, NULL },
+};
+static const struct cg_conf_schema tls_schema = {
+	"tls", sizeof(struct gw_tls_conf), tls_keys, CG_NELEM(tls_keys), NOSRC, NOSRC,
+};
+
+static const struct cg_conf_key spawn_keys[] = {
+	{ "command", CG_CONF_STRINGS, K(gw_spawn_conf, command), NULL, CG_CONF_REQUIRED, 0, 0, NULL, NULL, NULL },
+	{ "processes", CG_CONF_INT, K(gw_spawn_conf, processes), "1", 0, 1, 1024, NULL, NULL, NULL },
+	{ "user", CG_CONF_STRING, K(gw_spawn_conf, user), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "group", CG_CONF_STRING, K(gw_spawn_conf, group), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "environment", CG_CONF_STRMAP, K(gw_spawn_conf, environment), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "working_directory", CG_CONF_STRING, K(gw_spawn_conf, working_directory), "/", CG_CONF_PATH, 0, 0, NULL, NULL, NULL },
+};
+static const struct cg_conf_schema spawn_schema = {
+	"spawn", sizeof(struct gw_spawn_conf), spawn_keys, CG_NELEM(spawn_keys),
+	K(gw_spawn_conf, src), NOSRC,
+};
+
+static const struct cg_conf_key backend_keys[] = {
+	{ "connect", CG_CONF_STRINGS, K(gw_backend_conf, connect), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "role", CG_CONF_ENUM, K(gw_backend_conf, role), "responder", 0, 0, 0, roles, NULL, NULL },
+	{ "spawn", CG_CONF_OPTGROUP, K(gw_backend_conf, spawn), NULL, 0, 0, 0, NULL, &spawn_schema, NULL },
+	{ "connect_timeout", CG_CONF_INT, K(gw_backend_conf, connect_timeout), "5", 0, 1, 3600, NULL, NULL, NULL },
+	{ "timeout", CG_CONF_INT, K(gw_backend_conf, timeout), "60", 0, 1, 86400, NULL, NULL, NULL },
+	{ "keep_connections", CG_CONF_BOOL, K(gw_backend_conf, keep_connections), "true", 0, 0, 0, NULL, NULL, NULL },
+	{ "max_connections", CG_CONF_INT, K(gw_backend_conf, max_connections), "32", 0, 1, 100000, NULL, NULL, NULL },
+	{ "queue", CG_CONF_INT, K(gw_backend_conf, queue), "256", 0, 0, 1000000, NULL, NULL, NULL },
+	{ "params", CG_CONF_STRMAP, K(gw_backend_conf, params), NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct cg_conf_schema backend_schema = {
+	"backend", sizeof(struct gw_backend_conf), backend_keys, CG_NELEM(backend_keys),
+	K(gw_backend_conf, src), K(gw_backend_conf, name),
+};
+
+static const struct cg_conf_key location_keys[] = {
+	{ "path", CG_CONF_STRING, K(gw_location_conf, path), NULL, CG_CONF_REQUIRED, 0, 0, NULL, NULL, NULL },
+	{ "backend", CG_CONF_STRING, K(gw_location_conf, backend), NULL, CG_CONF_REQUIRED, 0, 0, NULL, NULL, NULL },
+};
+static const struct cg_conf_schema location_schema = {
+	"location", sizeof(struct gw_location_conf), location_keys, CG_NELEM(location_keys),
+	K(gw_location_conf, src), NOSRC,
+};
+
+static const struct cg_conf_key site_keys[] = {
+	{ "name", CG_CONF_STRING, K(gw_site_conf, name), NULL, CG_CONF_REQUIRED, 0, 0, NULL, NULL, NULL },
+	{ "listen", CG_CONF_STRINGS, K(gw_site_conf, listen), NULL, CG_CONF_REQUIRED, 0, 0, NULL, NULL, NULL },
+	{ "hosts", CG_CONF_STRINGS, K(gw_site_conf, hosts), "*", 0, 0, 0, NULL, NULL, NULL },
+	{ "default", CG_CONF_BOOL, K(gw_site_conf, is_default), "false", 0, 0, 0, NULL, NULL, NULL },
+	{ "certificate", CG_CONF_STRING, K(gw_site_conf, certificate), NULL, CG_CONF_PATH, 0, 0, NULL, NULL, NULL },
+	{ "key", CG_CONF_STRING, K(gw_site_conf, key), NULL, CG_CONF_PATH, 0, 0, NULL, NULL, NULL },
+	{ "locations", CG_CONF_LIST, K(gw_site_conf, locations), NULL, 0, 0, 0, NULL, &location_schema, NULL },
+};
+static const struct cg_conf_schema site_schema = {
+	"site", sizeof(struct gw_site_conf), site_keys, CG_NELEM(site_keys),
+	K(gw_site_conf, src), NOSRC,
+};
+
+static const struct cg_conf_key top_keys[] = {
+	{ "daemon", CG_CONF_BOOL, K(gw_conf, daemon), "false", 0, 0, 0, NULL, NULL, NULL },
+	{ "workers", CG_CONF_INT_OR_AUTO, K(gw_conf, workers), "auto", 0, 1, 256, NULL, NULL, NULL },
+	{ "user", CG_CONF_STRING, K(gw_conf, user), "nobody", 0, 0, 0, NULL, NULL, NULL },
+	{ "group", CG_CONF_STRING, K(gw_conf, group), "nogroup", 0, 0, 0, NULL, NULL, NULL },
+	{ "pid_file", CG_CONF_STRING, K(gw_conf, pid_file), NULL, CG_CONF_PATH, 0, 0, NULL, NULL, NULL },
+	{ "error_log", CG_CONF_STRING, K(gw_conf, error_log), "stderr", CG_CONF_PATH, 0, 0, log_targets, NULL, NULL },
+	{ "access_log", CG_CONF_STRING, K(gw_conf, access_log), "stdout", CG_CONF_PATH, 0, 0, alog_targets, NULL, NULL },
+	{ "access_log_format", CG_CONF_ENUM, K(gw_conf, access_log_format), "combined+", 0, 0, 0, alog_formats, NULL, NULL },
+	{ "log_level", CG_CONF_ENUM, K(gw_conf, log_level), "info", 0, 0, 0, log_levels, NULL, NULL },
+	{ "shutdown_timeout", CG_CONF_INT, K(gw_conf, shutdown_timeout), "30", 0, 0, 86400, NULL, NULL, NULL },
+	{ "limits", CG_CONF_GROUP, K(gw_conf, limits), NULL, 0, 0, 0, NULL, &limits_schema, NULL },
+	{ "tls", CG_CONF_GROUP, K(gw_conf, tls), NULL, 0, 0, 0, NULL, &tls_schema, NULL },
+	{ "backends", CG_CONF_MAP, K(gw_conf, backends), NULL, 0, 0, 0, NULL, &backend_schema, NULL },
+	{ "sites", CG_CONF_LIST, K(gw_conf, sites), NULL, 0, 0, 0, NULL, &site_schema, NULL },
+};
+const struct cg_conf_schema gw_conf_schema = {
+	"the configuration", sizeof(struct gw_conf), top_keys, CG_NELEM(top_keys), NOSRC, NOSRC,
+};
+
+/* ---- addresses ---- */
+
+static int
+host_port(const char *hp, struct gw_addr *a, char *err, size_t errlen)
+{
+	char host[256];
+	const char *colon, *h = hp;
+	size_t hl;
+	struct addrinfo hints, *res;
+	char *end;
+	long port;
+	int rc;
+
+	if (hp[0] == '[') {
+		colon = strstr(hp, "]:");
+		if (colon == NULL)
+			goto bad;
+		h = hp + 1;
+		hl = (size_t)(colon - h);
+		colon++;
+	} else {
+		colon = strrchr(hp, ':');
+		if (colon == NULL)
+			goto bad;
+		hl = (size_t)(colon - hp);
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		goto bad;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || colon[1] == '\0' || port < 0 || port > 65535 || errno)
+		goto bad;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
+		snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
+	a->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+bad:
+	snprintf(err, errlen, "\"%s\" is not HOST:PORT", hp);
+	return -1;
+}
+
+int
+gw_addr_parse(const char *s, struct gw_addr *a, char *err, size_t errlen)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&a->ss;
+
+	memset(a, 0, sizeof(*a));
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] == '\0' || strlen(s + 5) >= sizeof(sun->sun_path)) {
+			snprintf(err, errlen, "\"%s\": bad or too long socket path", s);
+			return -1;
+		}
+		sun->sun_family = AF_UNIX;
+		strcpy(sun->sun_path, s + 5);
+		a->len = sizeof(*sun);
+	} else if (strncmp(s, "tcp:", 4) == 0) {
+		if (host_port(s + 4, a, err, errlen) < 0)
+			return -1;
+	} else {
+		snprintf(err, errlen, "\"%s\": expected \"unix:PATH\" or \"tcp:HOST:PORT\"", s);
+		return -1;
+	}
+	a->name = cg_strdup(s);
+	return 0;
+}
+
+int
+gw_listen_parse(const char *s, struct gw_addr *a, int *tls, char *err, size_t errlen)
+{
+	memset(a, 0, sizeof(*a));
+	if (strncmp(s, "https://", 8) == 0) {
+		*tls = 1;
+		s += 8;
+	} else if (strncmp(s, "http://", 7) == 0) {
+		*tls = 0;
+		s += 7;
+	} else {
+		snprintf(err, errlen, "\"%s\": expected \"https://HOST:PORT\" or \"http://HOST:PORT\"", s);
+		return -1;
+	}
+	if (host_port(s, a, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- host names ---- */
+
+static int
+host_matches(const char *pat, const char *host, size_t len)
+{
+	size_t pl = strlen(pat);
+	const char *dot;
+
+	if (strcmp(pat, "*") == 0)
+		return 1;
+	if (pl > 2 && pat[0] == '*' && pat[1] == '.') {
+		/* "*.example.com" matches exactly one more label */
+		dot = memchr(host, '.', len);
+		if (dot == NULL || dot == host)
+			return 0;
+		return cg_strcaseeq(dot + 1, len - (size_t)(dot + 1 - host), pat + 2, pl - 2);
+	}
+	return cg_strcaseeq(pat, pl, host, len);
+}
+
+int
+gw_site_has_host(const struct gw_site *s, const char *host, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < s->conf->hosts.n; i++)
+		if (host_matches(s->conf->hosts.v[i], host, len))
+			return 1;
+	return 0;
+}
+
+struct gw_site *
+gw_site_for_host(const struct gw_listener *l, const char *host, size_t len)
+{
+	size_t i, j;
+
+	if (host != NULL && len > 0) {
+		/* Exact names win over wildcards, whatever the order in the file. */
+		for (i = 0; i < l->nsites; i++)
+			for (j = 0; j < l->sites[i]->conf->hosts.n; j++) {
+				const char *p = l->sites[i]->conf->hosts.v[j];
+
+				if (p[0] != '*' && cg_strcaseeq(p, strlen(p), host, len))
+					return l->sites[i];
+			}
+		for (i = 0; i < l->nsites; i++)
+			if (gw_site_has_host(l->sites[i], host, len))
+				return l->sites[i];
+	}
+	return l->default_site;
+}
+
+/* ---- building the snapshot ---- */
+
+static struct gw_backend_def *
+find_backend(struct gw_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nbackends; i++)
+		if (strcmp(cfg->backends[i].conf->name, name) == 0)
+			return &cfg->backends[i];
+	return NULL;
+}
+
+static void
+build_backends(struct gw_config *cfg, struct cg_errors *errs)
+{
+	char err[256];
+	size_t i, j;
+
+	cfg->nbackends = cfg->raw.backends.n;
+	cfg->backends = cg_calloc(cfg->nbackends, sizeof(*cfg->backends));
+	for (i = 0; i < cfg->nbackends; i++) {
+		const struct gw_backend_conf *bc = CG_VEC_AT(cfg->raw.backends, struct gw_backend_conf, i);
+		struct gw_backend_def *b = &cfg->backends[i];
+
+		b->conf = bc;
+		b->index = i;
+		if (bc->connect.n == 0) {
+			cg_error_add(errs, bc->src.setting, "backend \"%s\": \"connect\" lists no address",
+			    bc->name);
+			continue;
+		}
+		if (bc->spawn != NULL && (bc->connect.n != 1 || strncmp(bc->connect.v[0], "unix:", 5))) {
+			cg_error_add(errs, cg_conf_setting(&bc->src, "connect"),
+			    "backend \"%s\": a spawned backend needs exactly one \"unix:\" address",
+			    bc->name);
+		}
+		b->addrs = cg_calloc(bc->connect.n, sizeof(*b->addrs));
+		for (j = 0; j < bc->connect.n; j++) {
+			if (gw_addr_parse(bc->connect.v[j], &b->addrs[b->naddrs], err,
+			    sizeof(err)) < 0) {
+				cg_error_add(errs, cg_conf_setting(&bc->src, "connect"),
+				    "backend \"%s\": %s", bc->name, err);
+				continue;
+			}
+			b->naddrs++;
+		}
+	}
+}
+
+static char *
+dn_string(gnutls_x509_crt_t crt, int issuer)
+{
+	gnutls_datum_t d = { NULL, 0 };
+	char *s;
+	int rc;
+
+	rc = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &d, 0) :
+	    gnutls_x509_crt_get_dn3(crt, &d, 0);
+	if (rc < 0)
+		return cg_strdup("");
+	s = cg_strndup((const char *)d.data, d.size);
+	gnutls_free(d.data);
+	return s;
+}
+
+static void
+load_site_credentials(struct gw_site *s, struct cg_errors *errs)
+{
+	const struct gw_site_conf *sc = s->conf;
+	gnutls_x509_crt_t *crts = NULL;
+	unsigned ncrts = 0;
+	int rc;
+
+	if (sc->certificate[0] == '\0' || sc->key[0] == '\0') {
+		cg_error_add(errs, sc->src.setting,
+		    "site \"%s\": an https listener needs \"certificate\" and \"key\"", sc->name);
+		return;
+	}
+	if ((rc = gnutls_certificate_allocate_credentials(&s->cred)) < 0)
+		cg_fatal("gnutls_certificate_allocate_credentials: %s (%d)", gnutls_strerror(rc), rc);
+	rc = gnutls_certificate_set_x509_key_file2(s->cred, sc->certificate, sc->key,
+	    GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (rc < 0) {
+		cg_error_add(errs, cg_conf_setting(&sc->src, "certificate"),
+		    "site \"%s\": cannot load certificate \"%s\" with key \"%s\": %s (%d)",
+		    sc->name, sc->certificate, sc->key, gnutls_strerror(rc), rc);
+		return;
+	}
+	/* The leaf's names, for SSL_SERVER_S_DN and friends. */
+	rc = gnutls_certificate_get_x509_crt(s->cred, 0, &crts, &ncrts);
+	if (rc >= 0 && ncrts > 0) {
+		s->server_subject = dn_string(crts[0], 0);
+		s->server_issuer = dn_string(crts[0], 1);
+		for (unsigned i = 0; i < ncrts; i++)
+			gnutls_x509_crt_deinit(crts[i]);
+		gnutls_free(crts);
+	}
+}
+
+static void
+build_sites(struct gw_config *cfg, struct cg_errors *errs)
+{
+	size_t i, j, k;
+
+	cfg->nsites = cfg->raw.sites.n;
+	cfg->sites = cg_calloc(cfg->nsites, sizeof(*cfg->sites));
+	for (i = 0; i < cfg->nsites; i++) {
+		struct gw_site *s = &cfg->sites[i];
+		const struct gw_site_conf *sc = CG_VEC_AT(cfg->raw.sites, struct gw_site_conf, i);
+
+		s->conf = sc;
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->sites[j].conf->name, sc->name) == 0)
+				cg_error_add(errs, cg_conf_setting(&sc->src, "name"),
+				    "site \"%s\" is defined twice", sc->name);
+		s->nlocs = sc->locations.n;
+		s->locs = cg_calloc(s->nlocs, sizeof(*s->locs));
+		s->loc_paths = cg_calloc(s->nlocs, sizeof(*s->loc_paths));
+		s->loc_lens = cg_calloc(s->nlocs, sizeof(*s->loc_lens));
+		for (j = 0; j < s->nlocs; j++) {
+			const struct gw_location_conf *lc =
+			    CG_VEC_AT(sc->locations, struct gw_location_conf, j);
+			struct gw_location *l = &s->locs[j];
+			size_t plen = strlen(lc->path);
+
+			l->conf = lc;
+			s->loc_paths[j] = lc->path;
+			s->loc_lens[j] = plen;
+			if (lc->path[0] != '/')
+				cg_error_add(errs, cg_conf_setting(&lc->src, "path"),
+				    "location path \"%s\" must start with '/'", lc->path);
+			for (k = 0; k < j; k++)
+				if (strcmp(s->loc_paths[k], lc->path) == 0)
+					cg_error_add(errs, cg_conf_setting(&lc->src, "path"),
+					    "location \"%s\" is defined twice in site \"%s\"",
+					    lc->path, sc->name);
+			l->script_name = cg_strndup(lc->path,
+			    plen > 0 && lc->path[plen - 1] == '/' ? plen - 1 : plen);
+			l->backend = find_backend(cfg, lc->backend);
+			if (l->backend == NULL)
+				cg_error_add(errs, cg_conf_setting(&lc->src, "backend"),
+				    "location \"%s\": no backend named \"%s\"", lc->path, lc->backend);
+		}
+	}
+}
+
+static struct gw_listener *
+listener_for(struct gw_config *cfg, const char *name, const config_setting_t *where,
+    struct cg_errors *errs)
+{
+	struct gw_listener *l;
+	struct gw_addr a;
+	char err[256];
+	size_t i;
+	int tls;
+
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (strcmp(cfg->listeners[i].name, name) == 0)
+			return &cfg->listeners[i];
+	if (gw_listen_parse(name, &a, &tls, err, sizeof(err)) < 0) {
+		cg_error_add(errs, where, "%s", err);
+		return NULL;
+	}
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].addr.len == a.len &&
+		    memcmp(&cfg->listeners[i].addr.ss, &a.ss, a.len) == 0) {
+			cg_error_add(errs, where, "\"%s\" is the same address as \"%s\"", name,
+			    cfg->listeners[i].name);
+			return NULL;
+		}
+	cfg->listeners = cg_realloc(cfg->listeners, (cfg->nlisteners + 1) * sizeof(*l));
+	l = &cfg->listeners[cfg->nlisteners++];
+	memset(l, 0, sizeof(*l));
+	l->name = cg_strdup(name);
+	l->tls = tls;
+	l->addr = a;
+	l->addr.name = cg_strdup(name);
+	l->fd = -1;
+	if (a.ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a.ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, l->host, sizeof(l->host));
+		l->port = ntohs(in6->sin6_port);
+	} else {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&a.ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, l->host, sizeof(l->host));
+		l->port = ntohs(in->sin_port);
+	}
+	return l;
+}
+
+static void
+build_listeners(struct gw_config *cfg, struct cg_errors *errs)
+{
+	size_t i, j;
+
+	for (i = 0; i < cfg->nsites; i++) {
+		struct gw_site *s = &cfg->sites[i];
+		int https = 0;
+
+		for (j = 0; j < s->conf->listen.n; j++) {
+			struct gw_listener *l = listener_for(cfg, s->conf->listen.v[j],
+			    cg_conf_setting(&s->conf->src, "listen"), errs);
+
+			if (l == NULL)
+				continue;
+			if (l->tls && s->https_port == 0)
+				s->https_port = l->port;
+			https |= l->tls;
+		}
+		if (https)
+			load_site_credentials(s, errs);
+	}
+	/* Sites point into cfg->sites, stable now; listeners were reallocated
+	 * above, so the site lists are filled in a second pass. */
+	for (i = 0; i < cfg->nsites; i++) {
+		struct gw_site *s = &cfg->sites[i];
+
+		for (j = 0; j < s->conf->listen.n; j++) {
+			struct gw_listener *l = NULL;
+			size_t k;
+
+			for (k = 0; k < cfg->nlisteners; k++)
+				if (strcmp(cfg->listeners[k].name, s->conf->listen.v[j]) == 0)
+					l = &cfg->listeners[k];
+			if (l == NULL)
+				continue;
+			l->sites = cg_realloc(l->sites, (l->nsites + 1) * sizeof(*l->sites));
+			l->sites[l->nsites++] = s;
+			if (s->conf->is_default) {
+				if (l->default_site != NULL && l->default_site->conf->is_default)
+					cg_error_add(errs, cg_conf_setting(&s->conf->src, "default"),
+					    "sites \"%s\" and \"%s\" are both the default of %s",
+					    l->default_site->conf->name, s->conf->name, l->name);
+				l->default_site = s;
+			} else if (l->default_site == NULL) {
+				l->default_site = s;
+			}
+		}
+	}
+	if (cfg->nlisteners == 0)
+		cg_error_at(errs, cfg->path, 0, "no site listens anywhere (\"sites\" is empty)");
+}
+
+static void
+build_process(struct gw_config *cfg, struct cg_errors *errs)
+{
+	const struct gw_conf *c = &cfg->raw;
+	struct passwd *pw;
+	struct group *gr;
+	long n;
+
+	if (c->workers < 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->workers = n > 0 ? (int)n : 1;
+	} else {
+		cfg->workers = (int)c->workers;
+	}
+	cfg->uid = getuid();
+	cfg->gid = getgid();
+	if ((pw = getpwnam(c->user)) == NULL)
+		cg_error_at(errs, cfg->path, 0, "user \"%s\" does not exist", c->user);
+	else
+		cfg->uid = pw->pw_uid;
+	if ((gr = getgrnam(c->group)) == NULL)
+		cg_error_at(errs, cfg->path, 0, "group \"%s\" does not exist", c->group);
+	else
+		cfg->gid = gr->gr_gid;
+}
+
+struct gw_config *
+gw_config_load(const char *path, struct cg_errors *errs)
+{
+	struct gw_config *cfg = cg_calloc(1, sizeof(*cfg));
+	const char *errpos = NULL;
+	char *copy, *dir, abs[PATH_MAX];
+	config_t lc;
+	size_t before = errs->n;
+	int rc;
+
+	cfg->path = cg_strdup(path);
+	if (cg_conf_read_file(&lc, path, errs) < 0) {
+		config_destroy(&lc);
+		gw_config_free(cfg);
+		return NULL;
+	}
+	copy = cg_strdup(realpath(path, abs) ? abs : path);
+	dir = dirname(copy);
+	cg_conf_parse(config_root_setting(&lc), &gw_conf_schema, &cfg->raw, dir, errs);
+	free(copy);
+	if (errs->n == before) {
+		rc = gnutls_priority_init2(&cfg->priority, cfg->raw.tls.priorities, &errpos,
+		    GNUTLS_PRIORITY_INIT_DEF_APPEND);
+		if (rc < 0) {
+			cg_error_add(errs, config_lookup(&lc, "tls.priorities"),
+			    "tls.priorities: %s (%d) at \"%s\"", gnutls_strerror(rc), rc,
+			    errpos ? errpos : "");
+			cfg->priority = NULL;
+		}
+		build_backends(cfg, errs);
+		build_sites(cfg, errs);
+		build_listeners(cfg, errs);
+		build_process(cfg, errs);
+	}
+	/* Settings point into lc: nothing may use src.setting after this. */
+	config_destroy(&lc);
+	if (errs->n != before) {
+		gw_config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void
+gw_config_print(const struct gw_config *cfg, FILE *f)
+{
+	fprintf(f, "# certgate %s: effective configuration of %s\n", CG_VERSION, cfg->path);
+	cg_conf_print(f, &gw_conf_schema, &cfg->raw, 0);
+}
+
+void
+gw_config_free(struct gw_config *cfg)
+{
+	size_t i, j;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nlisteners; i++) {
+		free(cfg->listeners[i].name);
+		free(cfg->listeners[i].addr.name);
+		free(cfg->listeners[i].sites);
+	}
+	free(cfg->listeners);
+	for (i = 0; i < cfg->nsites; i++) {
+		struct gw_site *s = &cfg->sites[i];
+
+		if (s->cred)
+			gnutls_certificate_free_credentials(s->cred);
+		for (j = 0; j < s->nlocs; j++)
+			free(s->locs[j].script_name);
+		free(s->locs);
+		free(s->loc_paths);
+		free(s->loc_lens);
+		free(s->server_subject);
+		free(s->server_issuer);
+	}
+	free(cfg->sites);
+	for (i = 0; i < cfg->nbackends; i++) {
+		for (j = 0; j < cfg->backends[i].naddrs; j++)
+			free(cfg->backends[i].addrs[j].name);
+		free(cfg->backends[i].addrs);
+	}
+	free(cfg->backends);
+	if (cfg->priority)
+		gnutls_priority_deinit(cfg->priority);
+	cg_conf_free(&gw_conf_schema, &cfg->raw);
+	free(cfg->path);
+	free(cfg);
+}

@@ -1,0 +1,469 @@
+/*
+ * conn.c: client connections: accept, the TLS handshake, reading and
+ * writing (plain or TLS), the one timer every wait has, lingering close,
+ * and the single exit door gw_conn_close(). Writes are deferred to the
+ * connection's own callback (ev_feed_event), so code that produces output
+ * never frees the connection under its caller.
+ */
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway/gateway_int.h"
+
+#define READ_CHUNK 16384
+#define TLS_WRITE_MAX 16384
+#define WBUF_HIGH (256 * 1024)		/* stop reading the application above */
+#define PIPELINE_MAX (64 * 1024)	/* unparsed pipelined input we hold */
+#define LINGER_SECONDS 2.0
+
+const char *const gw_conn_state_names[GW_CONN__MAX] = {
+	"handshake", "head", "active", "linger",
+};
+
+const char *const gw_close_reason_names[GW_CLOSE__MAX] = {
+	"done", "handshake failed", "timeout", "I/O error", "TLS error", "response aborted",
+	"shutdown",
+};
+
+enum timer_mode { TM_NONE, TM_HANDSHAKE, TM_IDLE, TM_HEAD, TM_BODY, TM_SEND, TM_LINGER };
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents);
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void
+peer_name(const struct sockaddr_storage *ss, char *out, size_t outlen, int *port)
+{
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)outlen);
+		*port = ntohs(in6->sin6_port);
+	} else if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)outlen);
+		*port = ntohs(in->sin_port);
+	} else {
+		snprintf(out, outlen, "unix");
+		*port = 0;
+	}
+}
+
+static void
+set_timer(struct gw_conn *c, enum timer_mode mode, int restart)
+{
+	const struct gw_limits_conf *lim = &gw_worker->cfg->raw.limits;
+	ev_tstamp t = 0;
+
+	if ((int)mode == c->timer_mode && !restart)
+		return;
+	switch (mode) {
+	case TM_NONE: break;
+	case TM_HANDSHAKE: t = (ev_tstamp)lim->handshake_timeout; break;
+	case TM_IDLE: t = (ev_tstamp)lim->keepalive_timeout; break;
+	case TM_HEAD: t = (ev_tstamp)lim->header_timeout; break;
+	case TM_BODY: t = (ev_tstamp)lim->body_timeout; break;
+	case TM_SEND: t = (ev_tstamp)lim->send_timeout; break;
+	case TM_LINGER: t = LINGER_SECONDS; break;
+	}
+	c->timer_mode = mode;
+	ev_timer_stop(gw_worker->loop, &c->timer);
+	if (mode != TM_NONE) {
+		ev_timer_set(&c->timer, t, 0);
+		ev_timer_start(gw_worker->loop, &c->timer);
+	}
+}
+
+/* Whether the connection should read from its socket now. */
+static int
+want_read(const struct gw_conn *c)
+{
+	const struct gw_request *r = c->req;
+
+	switch (c->state) {
+	case GW_CONN_HANDSHAKE:
+	case GW_CONN_LINGER:
+		return 1;
+	case GW_CONN_HEAD:
+		return !c->closing;
+	case GW_CONN_ACTIVE:
+		if (c->closing || c->read_eof)
+			return 0;
+		if (r != NULL && !r->body_done && !c->input_paused)
+			return r->up == NULL || !gw_fcgi_congested(r->up);
+		return cg_buf_avail(&c->rbuf) < PIPELINE_MAX;
+	case GW_CONN__MAX:
+		break;
+	}
+	return 0;
+}
+
+/* Chooses the timer for what the connection now waits for. progress:
+ * bytes moved, which restarts the body and send timers. */
+static void
+arm(struct gw_conn *c, int progress)
+{
+	const struct gw_request *r = c->req;
+
+	if (c->state == GW_CONN_HANDSHAKE)
+		return;			/* one deadline for the whole handshake */
+	if (c->state == GW_CONN_LINGER)
+		set_timer(c, TM_LINGER, 0);
+	else if (cg_buf_avail(&c->wbuf) > 0)
+		set_timer(c, TM_SEND, progress);
+	else if (c->state == GW_CONN_HEAD)
+		set_timer(c, c->head_started ? TM_HEAD : TM_IDLE, 0);
+	else if (r != NULL && !r->body_done && want_read(c))
+		set_timer(c, TM_BODY, progress);
+	else
+		set_timer(c, TM_NONE, 0);
+}
+
+static void
+update_io(struct gw_conn *c)
+{
+	int ev = 0;
+
+	if (c->state == GW_CONN_HANDSHAKE) {
+		ev = gnutls_record_get_direction(c->tls) ? EV_WRITE : EV_READ;
+	} else {
+		if (want_read(c) && !c->read_eof)
+			ev |= EV_READ;
+		if (cg_buf_avail(&c->wbuf) > 0)
+			ev |= EV_WRITE;
+	}
+	if (ev == (c->io.events & (EV_READ | EV_WRITE)) && ev_is_active(&c->io))
+		return;
+	ev_io_stop(gw_worker->loop, &c->io);
+	if (ev) {
+		ev_io_modify(&c->io, ev);
+		ev_io_start(gw_worker->loop, &c->io);
+	}
+}
+
+void
+gw_conn_accept(struct gw_listener *l, int fd, const struct sockaddr_storage *ss)
+{
+	struct gw_conn *c = cg_calloc(1, sizeof(*c));
+	int on = 1;
+
+	c->id = gw_worker->next_id++;
+	c->fd = fd;
+	c->lst = l;
+	c->site = l->default_site;
+	peer_name(ss, c->peer_addr, sizeof(c->peer_addr), &c->peer_port);
+	if (ss->ss_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	ev_io_init(&c->io, on_io, fd, EV_READ);
+	c->io.data = c;
+	ev_timer_init(&c->timer, on_timer, 0, 0);
+	c->timer.data = c;
+	c->next = gw_worker->conns;
+	if (c->next)
+		c->next->prev = c;
+	gw_worker->conns = c;
+	gw_worker->nconns++;
+	cg_log(CG_LOG_DEBUG, c->id, "accepted %s:%d on %s", c->peer_addr, c->peer_port, l->name);
+	if (l->tls) {
+		if (gw_tls_session_new(c) < 0) {
+			gw_conn_close(c, GW_CLOSE_HANDSHAKE);
+			return;
+		}
+		c->state = GW_CONN_HANDSHAKE;
+		set_timer(c, TM_HANDSHAKE, 1);
+	} else {
+		c->state = GW_CONN_HEAD;
+		gw_http_init(c);
+		set_timer(c, TM_HEAD, 1);
+	}
+	ev_io_start(gw_worker->loop, &c->io);
+}
+
+void
+gw_conn_close(struct gw_conn *c, enum gw_close_reason why)
+{
+	struct gw_request *r = c->req;
+
+	cg_log(why == GW_CLOSE_DONE || why == GW_CLOSE_HANDSHAKE ? CG_LOG_DEBUG : CG_LOG_INFO,
+	    c->id, "closed (%s) in state %s", gw_close_reason_names[why],
+	    gw_conn_state_names[c->state]);
+	if (r != NULL) {
+		if (!r->resp_done && r->method != NULL) {
+			if (r->status == 0)
+				r->status = 499;	/* the client went away first */
+			gw_request_log(r);
+		}
+		gw_request_free(r);
+		c->req = NULL;
+	}
+	ev_io_stop(gw_worker->loop, &c->io);
+	ev_timer_stop(gw_worker->loop, &c->timer);
+	if (c->tls)
+		gnutls_deinit(c->tls);
+	close(c->fd);
+	cg_buf_free(&c->rbuf);
+	cg_buf_free(&c->wbuf);
+	cg_buf_free(&c->hbuf);
+	cg_arena_free(&c->arena);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		gw_worker->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	gw_worker->nconns--;
+	free(c);
+	gw_worker_conn_closed();
+}
+
+void
+gw_conn_write(struct gw_conn *c, const void *p, size_t n)
+{
+	cg_buf_append(&c->wbuf, p, n);
+	ev_feed_event(gw_worker->loop, &c->io, EV_WRITE);	/* events merge */
+}
+
+int
+gw_conn_congested(const struct gw_conn *c)
+{
+	return cg_buf_avail(&c->wbuf) >= WBUF_HIGH;
+}
+
+void
+gw_conn_resume_input(struct gw_conn *c)
+{
+	ev_feed_event(gw_worker->loop, &c->io, EV_READ);
+}
+
+static void
+start_linger(struct gw_conn *c)
+{
+	if (c->tls)
+		gnutls_bye(c->tls, GNUTLS_SHUT_WR);	/* best effort, non-blocking */
+	shutdown(c->fd, SHUT_WR);
+	c->state = GW_CONN_LINGER;
+	c->closing = 0;
+	cg_buf_clear(&c->rbuf);
+}
+
+int
+gw_conn_flush(struct gw_conn *c)
+{
+	size_t avail, n;
+	ssize_t rc;
+	int progress = 0;
+
+	while ((avail = cg_buf_avail(&c->wbuf)) > 0) {
+		if (c->tls) {
+			n = avail < TLS_WRITE_MAX ? avail : TLS_WRITE_MAX;
+			rc = gnutls_record_send(c->tls, cg_buf_head(&c->wbuf), n);
+			if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
+				break;
+			if (rc < 0) {
+				cg_log(CG_LOG_DEBUG, c->id, "TLS send: %s (%d)",
+				    gnutls_strerror((int)rc), (int)rc);
+				gw_conn_close(c, GW_CLOSE_TLS);
+				return -1;
+			}
+		} else {
+			rc = send(c->fd, cg_buf_head(&c->wbuf), avail, MSG_NOSIGNAL);
+			if (rc < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (rc < 0) {
+				cg_log(CG_LOG_DEBUG, c->id, "send: %s", strerror(errno));
+				gw_conn_close(c, GW_CLOSE_IO);
+				return -1;
+			}
+		}
+		cg_buf_consume(&c->wbuf, (size_t)rc);
+		progress = 1;
+	}
+	if (cg_buf_avail(&c->wbuf) == 0 && c->closing) {
+		if (c->req == NULL || c->req->resp_done || c->rst_to_linger) {
+			start_linger(c);
+		} else {
+			/* Aborted mid-response: the client must see a cut, not an end. */
+			gw_conn_close(c, GW_CLOSE_ABORT);
+			return -1;
+		}
+	}
+	if (progress && c->req != NULL && c->req->up != NULL && !gw_conn_congested(c))
+		gw_fcgi_resume(c->req->up);
+	arm(c, progress);
+	return 0;
+}
+
+/* Reads what the socket has; 1 bytes came, 0 nothing (would block), -1 c
+ * was closed. */
+static int
+conn_read(struct gw_conn *c)
+{
+	ssize_t rc;
+	int got = 0;
+	uint8_t *p;
+
+	while (want_read(c) && !c->read_eof) {
+		p = cg_buf_reserve(&c->rbuf, READ_CHUNK);
+		if (c->tls) {
+			rc = gnutls_record_recv(c->tls, p, READ_CHUNK);
+			if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
+				break;
+			if (rc == GNUTLS_E_REHANDSHAKE)
+				continue;	/* a client's renegotiation is refused silently */
+			if (rc < 0) {
+				if (c->state == GW_CONN_LINGER ||
+				    (c->state == GW_CONN_HEAD && !c->head_started)) {
+					gw_conn_close(c, GW_CLOSE_DONE);
+				} else {
+					cg_log(CG_LOG_DEBUG, c->id, "TLS recv: %s (%d)",
+					    gnutls_strerror((int)rc), (int)rc);
+					gw_conn_close(c, GW_CLOSE_TLS);
+				}
+				return -1;
+			}
+		} else {
+			rc = recv(c->fd, p, READ_CHUNK, 0);
+			if (rc < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (rc < 0) {
+				gw_conn_close(c, c->state == GW_CONN_LINGER ? GW_CLOSE_DONE :
+				    GW_CLOSE_IO);
+				return -1;
+			}
+		}
+		if (rc == 0) {
+			c->read_eof = 1;
+			break;
+		}
+		if (c->state == GW_CONN_LINGER)
+			continue;	/* discarded */
+		c->rbuf.len += (size_t)rc;
+		got = 1;
+	}
+	if (c->read_eof) {
+		if (c->state == GW_CONN_LINGER ||
+		    (c->state == GW_CONN_HEAD && cg_buf_avail(&c->rbuf) == 0)) {
+			gw_conn_close(c, GW_CLOSE_DONE);
+			return -1;
+		}
+		if (c->state == GW_CONN_ACTIVE && c->req && !c->req->body_done &&
+		    cg_buf_avail(&c->rbuf) == 0) {
+			/* The client gave up in the middle of its body. */
+			gw_conn_close(c, GW_CLOSE_IO);
+			return -1;
+		}
+	}
+	return got;
+}
+
+static void
+on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gw_conn *c = w->data;
+	int rc, got;
+
+	if (c->state == GW_CONN_HANDSHAKE) {
+		rc = gw_tls_handshake(c);
+		if (rc < 0) {
+			gw_conn_close(c, GW_CLOSE_HANDSHAKE);
+			return;
+		}
+		if (rc == 0) {
+			update_io(c);
+			return;
+		}
+		c->state = GW_CONN_HEAD;
+		gw_http_init(c);
+		set_timer(c, TM_HEAD, 1);	/* the first request is expected now */
+		revents |= EV_READ;		/* GnuTLS may hold early data already */
+	}
+	if ((revents & EV_WRITE) || cg_buf_avail(&c->wbuf) > 0)
+		if (gw_conn_flush(c) < 0)
+			return;
+	if (revents & EV_READ) {
+		got = conn_read(c);
+		if (got < 0)
+			return;
+		if (cg_buf_avail(&c->rbuf) > 0 && gw_http_process(c) < 0)
+			return;
+		if (cg_buf_avail(&c->wbuf) > 0 && gw_conn_flush(c) < 0)
+			return;
+		if (c->read_eof && c->state == GW_CONN_HEAD && cg_buf_avail(&c->rbuf) == 0 &&
+		    cg_buf_avail(&c->wbuf) == 0) {
+			gw_conn_close(c, GW_CLOSE_DONE);
+			return;
+		}
+		arm(c, got);
+	}
+	update_io(c);
+}
+
+static void
+on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct gw_conn *c = w->data;
+
+	switch (c->timer_mode) {
+	case TM_HEAD:
+	case TM_BODY:
+		c->timer_mode = TM_NONE;
+		if (c->req == NULL || !c->req->head_sent) {
+			cg_log(CG_LOG_INFO, c->id, "%s timeout from %s",
+			    c->state == GW_CONN_HEAD ? "header" : "body", c->peer_addr);
+			gw_http_error(c, 408, NULL, 1);
+			if (gw_conn_flush(c) == 0)
+				update_io(c);
+			return;
+		}
+		break;
+	case TM_IDLE:
+	case TM_LINGER:
+		gw_conn_close(c, GW_CLOSE_DONE);
+		return;
+	default:
+		break;
+	}
+	gw_conn_close(c, GW_CLOSE_TIMEOUT);
+}
+
+void
+gw_conn_request_done(struct gw_conn *c)
+{
+	struct gw_request *r = c->req;
+
+	gw_request_log(r);
+	if (!r->body_done || !c->keepalive || gw_worker->draining) {
+		c->keepalive = 0;
+		c->closing = 1;
+		c->rst_to_linger = 1;
+		ev_feed_event(gw_worker->loop, &c->io, EV_WRITE);
+		return;
+	}
+	gw_request_free(r);
+	c->req = NULL;
+	cg_arena_reset(&c->arena);
+	c->state = GW_CONN_HEAD;
+	c->head_started = cg_buf_avail(&c->rbuf) > 0;
+	c->input_paused = 0;
+	arm(c, 0);
+	/* Pipelined input is parsed from the callback, not from here. */
+	ev_feed_event(gw_worker->loop, &c->io, EV_READ | EV_WRITE);
+}
+
+void
+gw_conn_close_idle_all(void)
+{
+	struct gw_conn *c, *next;
+
+	for (c = gw_worker->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == GW_CONN_HEAD && !c->head_started && cg_buf_avail(&c->wbuf) == 0)
+			gw_conn_close(c, GW_CLOSE_SHUTDOWN);
+		else
+			c->keepalive = 0;
+	}
+}

@@ -1,0 +1,388 @@
+/*
+ * gateway_int.h: declarations shared by the gateway's files, grouped by the
+ * file that defines them, so this header reads as the module's table of
+ * contents. Raw configuration (config.c) is kept apart from live state
+ * (worker.c, conn.c, fcgi.c).
+ */
+#ifndef GATEWAY_INT_H
+#define GATEWAY_INT_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <ev.h>
+#include <gnutls/gnutls.h>
+#include <llhttp.h>
+
+#include "common/common.h"
+#include "gateway/gateway.h"
+#include "gateway/fcgi_proto.h"
+
+/* ---- config.c: raw configuration (as written) and the built snapshot ---- */
+
+enum gw_log_format { GW_ALOG_COMBINED_PLUS, GW_ALOG_JSON, GW_ALOG__MAX };
+enum gw_role { GW_ROLE_RESPONDER, GW_ROLE_AUTHORIZER, GW_ROLE__MAX };
+
+struct gw_limits_conf {
+	int64_t handshake_timeout, header_timeout, body_timeout;
+	int64_t keepalive_timeout, send_timeout;
+	int64_t max_header_size, max_uri_size, max_headers, max_body_size;
+	int64_t max_connections;
+};
+
+struct gw_tls_conf {
+	char *priorities;
+	int session_tickets;
+	char *ticket_key_file;
+};
+
+struct gw_spawn_conf {
+	struct cg_conf_src src;
+	struct cg_strv command;
+	int64_t processes;
+	char *user, *group;
+	struct cg_strmap environment;
+	char *working_directory;
+};
+
+struct gw_backend_conf {
+	struct cg_conf_src src;
+	char *name;
+	struct cg_strv connect;
+	int role;			/* enum gw_role */
+	struct gw_spawn_conf *spawn;	/* NULL: not spawned by certgate */
+	int64_t connect_timeout, timeout;
+	int keep_connections;
+	int64_t max_connections, queue;
+	struct cg_strmap params;
+};
+
+struct gw_location_conf {
+	struct cg_conf_src src;
+	char *path;
+	char *backend;
+};
+
+struct gw_site_conf {
+	struct cg_conf_src src;
+	char *name;
+	struct cg_strv listen, hosts;
+	int is_default;
+	char *certificate, *key;
+	struct cg_vec locations;	/* struct gw_location_conf */
+};
+
+struct gw_conf {
+	int daemon;
+	int64_t workers;		/* -1: one per CPU */
+	char *user, *group, *pid_file;
+	char *error_log, *access_log;
+	int access_log_format;		/* enum gw_log_format */
+	int log_level;			/* enum cg_log_level */
+	int64_t shutdown_timeout;
+	struct gw_limits_conf limits;
+	struct gw_tls_conf tls;
+	struct cg_vec backends;		/* struct gw_backend_conf */
+	struct cg_vec sites;		/* struct gw_site_conf */
+};
+
+extern const struct cg_conf_schema gw_conf_schema;
+
+struct gw_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char *name;			/* as written: "unix:/run/app.sock" */
+};
+
+struct gw_backend_def {
+	const struct gw_backend_conf *conf;
+	struct gw_addr *addrs;
+	size_t naddrs;
+	size_t index;			/* in gw_config.backends */
+};
+
+struct gw_location {
+	const struct gw_location_conf *conf;
+	struct gw_backend_def *backend;
+	char *script_name;		/* path without its trailing '/' */
+};
+
+struct gw_site {
+	const struct gw_site_conf *conf;
+	gnutls_certificate_credentials_t cred;	/* NULL when no https listener */
+	struct gw_location *locs;
+	size_t nlocs;
+	const char **loc_paths;		/* for pol_location_match */
+	size_t *loc_lens;
+	int https_port;			/* first https listener's port, 0: none */
+	char *server_subject, *server_issuer;	/* of its certificate (RFC 4514) */
+};
+
+struct gw_listener {
+	char *name;			/* as written in `listen` */
+	int tls;
+	struct gw_addr addr;
+	char host[64];			/* numeric, for SERVER_ADDR */
+	int port;
+	int fd;				/* -1 until bound (master) */
+	struct gw_site **sites;
+	size_t nsites;
+	struct gw_site *default_site;
+};
+
+struct gw_config {
+	struct gw_conf raw;
+	char *path;
+	gnutls_priority_t priority;
+	struct gw_backend_def *backends;
+	size_t nbackends;
+	struct gw_site *sites;
+	size_t nsites;
+	struct gw_listener *listeners;
+	size_t nlisteners;
+	int workers;			/* resolved "auto" */
+	uid_t uid;			/* workers drop to these (when root) */
+	gid_t gid;
+};
+
+/* Parses "unix:PATH" or "tcp:HOST:PORT"; 0 or -1 with a message in err. */
+int gw_addr_parse(const char *s, struct gw_addr *a, char *err, size_t errlen);
+/* Parses "https://HOST:PORT" / "http://HOST:PORT" (host may be [v6]). */
+int gw_listen_parse(const char *s, struct gw_addr *a, int *tls, char *err, size_t errlen);
+/* Site for a host name among a listener's sites (exact, "*.x", "*");
+ * the listener's default site when none matches. */
+struct gw_site *gw_site_for_host(const struct gw_listener *l, const char *host, size_t len);
+/* Whether a site lists the name (same rules, no default). */
+int gw_site_has_host(const struct gw_site *s, const char *host, size_t len);
+
+/* ---- master.c: the master process ---- */
+
+int gw_master_run(const char *path, struct gw_config *cfg);
+
+/* ---- worker.c: a worker process ---- */
+
+struct gw_conn;
+struct gw_backend;
+
+struct gw_worker {
+	struct ev_loop *loop;
+	struct gw_config *cfg;
+	ev_io *accept_io;		/* one per listener */
+	ev_signal sig_quit, sig_term, sig_usr1;
+	ev_timer stop_timer;
+	int draining;
+	size_t nconns, max_conns;
+	struct gw_conn *conns;		/* doubly linked */
+	struct gw_backend *backends;	/* one per gw_config.backends */
+	uint64_t next_id;
+	int alog_fd;
+};
+
+extern struct gw_worker *gw_worker;
+extern gnutls_datum_t gw_ticket_key;
+
+/* Runs a worker on cfg with the listeners already bound; never returns. */
+void gw_worker_run(struct gw_config *cfg) __attribute__((noreturn));
+/* Accepting resumes when a connection slot frees up. */
+void gw_worker_conn_closed(void);
+
+/* ---- tls.c: GnuTLS sessions ---- */
+
+int gw_tls_session_new(struct gw_conn *c);
+/* Runs the handshake; 1 done, 0 wants more I/O, -1 failed (logged). */
+int gw_tls_handshake(struct gw_conn *c);
+const char *gw_tls_protocol(gnutls_session_t s);	/* "TLSv1.3" */
+const char *gw_tls_cipher(gnutls_session_t s);		/* mod_ssl style name */
+
+/* ---- conn.c: client connections ---- */
+
+enum gw_conn_state {
+	GW_CONN_HANDSHAKE,	/* TLS handshake in progress */
+	GW_CONN_HEAD,		/* waiting for, or reading, a request head */
+	GW_CONN_ACTIVE,		/* a request is being served */
+	GW_CONN_LINGER,		/* response sent, draining input before close */
+	GW_CONN__MAX
+};
+extern const char *const gw_conn_state_names[GW_CONN__MAX];
+
+enum gw_close_reason {
+	GW_CLOSE_DONE,		/* client closed between requests, or keep-alive over */
+	GW_CLOSE_HANDSHAKE,	/* TLS handshake failed */
+	GW_CLOSE_TIMEOUT,	/* a timer ran out */
+	GW_CLOSE_IO,		/* read or write error */
+	GW_CLOSE_TLS,		/* TLS record error */
+	GW_CLOSE_ABORT,		/* response cut: the application failed mid-body */
+	GW_CLOSE_SHUTDOWN,	/* worker stopping */
+	GW_CLOSE__MAX
+};
+extern const char *const gw_close_reason_names[GW_CLOSE__MAX];
+
+struct gw_header {
+	const char *name, *value;
+	size_t nlen, vlen;
+};
+
+struct gw_request {
+	struct gw_conn *conn;
+	struct timespec start;
+	/* head, from llhttp */
+	const char *method;
+	int method_id;			/* enum llhttp_method */
+	const char *target;		/* as received */
+	size_t target_len;
+	const char *path;		/* normalized */
+	const char *query;		/* after '?', or "" */
+	int has_query;
+	int major, minor;
+	struct gw_header *headers;
+	size_t nheaders, cap_headers;
+	size_t head_bytes;
+	const char *host;		/* Host header or absolute-form authority, no port */
+	size_t host_len;
+	int64_t content_length;		/* -1: none */
+	int chunked, expect_continue, is_head, keepalive;
+	/* routing */
+	struct gw_site *site;
+	struct gw_location *loc;
+	/* body */
+	int body_done;
+	uint64_t body_bytes;
+	/* backend */
+	struct gw_upstream *up;
+	struct gw_request *qnext;	/* in a backend's wait queue */
+	int queued;
+	/* response */
+	int status;
+	const char *status_detail;	/* "7" of 403.7, or NULL */
+	int head_sent, resp_chunked, resp_done, resp_nobody;
+	int64_t resp_length;
+	uint64_t resp_bytes;
+	struct cg_buf cgi_head;		/* STDOUT until the CGI header is complete */
+};
+
+struct gw_conn {
+	uint64_t id;
+	int fd;
+	struct gw_listener *lst;
+	struct gw_site *site;		/* chosen by SNI (TLS) */
+	gnutls_session_t tls;
+	enum gw_conn_state state;
+	ev_io io;
+	ev_timer timer;
+	int timer_mode;
+	struct cg_buf rbuf, wbuf;
+	llhttp_t parser;
+	struct cg_buf hbuf;		/* header field/value being collected */
+	size_t hname_len;		/* length of the field part in hbuf */
+	struct gw_request *req;
+	struct cg_arena arena;
+	char peer_addr[64];
+	int peer_port;
+	int keepalive;			/* may serve another request */
+	int closing;			/* close once wbuf is flushed */
+	int head_started;
+	int input_paused;		/* parser paused until the response is done */
+	int read_eof;
+	int rst_to_linger;
+	int parser_event;		/* why llhttp stopped (http.c) */
+	struct gw_conn *next, *prev;
+};
+
+void gw_conn_accept(struct gw_listener *l, int fd, const struct sockaddr_storage *ss);
+/* The one exit door: logs once (by reason), frees everything. */
+void gw_conn_close(struct gw_conn *c, enum gw_close_reason why);
+/* Queues bytes for the client and tries to send them. */
+void gw_conn_write(struct gw_conn *c, const void *p, size_t n);
+/* Flushes wbuf; -1 when the connection died (it has been closed). */
+int gw_conn_flush(struct gw_conn *c);
+/* After the response is complete: next request, linger, or close. */
+void gw_conn_request_done(struct gw_conn *c);
+/* More client input may be read (backend drained its STDIN buffer). */
+void gw_conn_resume_input(struct gw_conn *c);
+/* Whether the client's send buffer is too full to take more response. */
+int gw_conn_congested(const struct gw_conn *c);
+void gw_conn_close_idle_all(void);
+
+/* ---- http.c: HTTP/1.1 with llhttp ---- */
+
+void gw_http_init(struct gw_conn *c);
+/* Feeds buffered input to the parser; returns -1 when c was closed. */
+int gw_http_process(struct gw_conn *c);
+/* Sends a complete error page (SPEC: text begins with the full code) and
+ * marks the connection to close when `close` or the request is unfinished. */
+void gw_http_error(struct gw_conn *c, int status, const char *detail, int close);
+/* Sends a redirect or other header-only response. */
+const char *gw_http_reason(int status);
+/* Starts the response head: status line and certgate's own headers. */
+void gw_http_head_begin(struct gw_conn *c, struct gw_request *r, int status,
+    const char *reason, size_t reason_len);
+
+/* ---- request.c: routing, CGI variables, response translation ---- */
+
+/* A complete request head arrived: route it and start it. -1: c closed. */
+int gw_request_start(struct gw_conn *c, struct gw_request *r);
+/* Body bytes for the application. */
+void gw_request_body(struct gw_request *r, const uint8_t *p, size_t n);
+void gw_request_body_end(struct gw_request *r);
+/* Fills the FastCGI PARAMS stream of r into out (records framed). */
+void gw_request_params(struct gw_request *r, struct cg_buf *out, uint16_t id);
+/* Bytes of the application's STDOUT; -1 on a bad CGI header (then the
+ * caller answers 502). */
+int gw_request_stdout(struct gw_request *r, const uint8_t *p, size_t n);
+/* The application ended the request (END_REQUEST). */
+void gw_request_end(struct gw_request *r);
+/* The application failed: 502/504 when no header was sent, else abort. */
+void gw_request_fail(struct gw_request *r, int status, const char *why);
+/* Writes the access-log line of a finished request. */
+void gw_request_log(struct gw_request *r);
+void gw_request_free(struct gw_request *r);
+
+/* ---- fcgi.c: the FastCGI client ---- */
+
+enum gw_up_state { GW_UP_QUEUED, GW_UP_CONNECTING, GW_UP_IDLE, GW_UP_ACTIVE, GW_UP__MAX };
+extern const char *const gw_up_state_names[GW_UP__MAX];
+
+struct gw_upstream {
+	struct gw_backend *be;
+	int fd;
+	size_t addr;
+	enum gw_up_state state;
+	ev_io io;
+	ev_timer timer;
+	struct cg_buf wbuf;
+	struct gw_fcgi_parser parser;
+	struct gw_request *req;
+	int reused, got_output, paused, stdin_done;
+	struct gw_upstream *next;	/* idle list */
+};
+
+struct gw_backend {
+	struct gw_backend_def *def;
+	struct gw_upstream *idle;
+	size_t nopen;			/* connections open (any state) */
+	struct gw_request *qhead, *qtail;
+	size_t qlen;
+	size_t rr;
+};
+
+/* Starts talking to r->loc's backend (or queues r); -1 when c was closed. */
+int gw_fcgi_start(struct gw_request *r);
+void gw_fcgi_stdin(struct gw_upstream *u, const uint8_t *p, size_t n);
+void gw_fcgi_stdin_end(struct gw_upstream *u);
+/* Whether the STDIN buffer is too full to take more client body. */
+int gw_fcgi_congested(const struct gw_upstream *u);
+/* The client drained its buffer: read the application again. */
+void gw_fcgi_resume(struct gw_upstream *u);
+/* The request is over (done, failed or its client gone): keep or close. */
+void gw_fcgi_release(struct gw_request *r, int reusable);
+void gw_fcgi_worker_free(void);
+
+/* ---- accesslog.c ---- */
+
+int gw_alog_open(const char *target);
+void gw_alog_write(const char *line, size_t len);
+
+#endif

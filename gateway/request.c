@@ -1,0 +1,513 @@
+/*
+ * request.c: one HTTP request from its head to its access-log line:
+ * checks the head (version, framing, Host), normalizes the path and picks
+ * site and location, builds the CGI/1.1 parameters, and turns the
+ * application's CGI response into an HTTP response (framing, keep-alive).
+ */
+#include <arpa/inet.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gateway/gateway_int.h"
+#include "policies/policies.h"
+
+#define CGI_HEAD_MAX 65536	/* most CGI header bytes we wait for */
+
+static const struct gw_header *
+header(const struct gw_request *r, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < r->nheaders; i++)
+		if (cg_strcaseeq(r->headers[i].name, r->headers[i].nlen, name, n))
+			return &r->headers[i];
+	return NULL;
+}
+
+static size_t
+header_count(const struct gw_request *r, const char *name)
+{
+	size_t i, k = 0, n = strlen(name);
+
+	for (i = 0; i < r->nheaders; i++)
+		k += cg_strcaseeq(r->headers[i].name, r->headers[i].nlen, name, n);
+	return k;
+}
+
+/* Splits "host[:port]" (or "[v6]:port"); returns the host part length,
+ * or -1 when malformed. */
+static int
+host_part(const char *h, size_t len, size_t *hostlen)
+{
+	size_t i;
+
+	if (len == 0)
+		return -1;
+	if (h[0] == '[') {
+		const char *e = memchr(h, ']', len);
+
+		if (e == NULL)
+			return -1;
+		*hostlen = (size_t)(e - h) + 1;
+	} else {
+		for (i = 0; i < len && h[i] != ':'; i++)
+			;
+		*hostlen = i;
+	}
+	for (i = 0; i < *hostlen; i++)
+		if ((unsigned char)h[i] <= ' ' || h[i] == '/' || h[i] == '@' || h[i] == '\\')
+			return -1;
+	if (*hostlen < len && (h[*hostlen] != ':' || *hostlen == 0))
+		return -1;
+	return 0;
+}
+
+static int
+fail(struct gw_conn *c, int status)
+{
+	gw_http_error(c, status, NULL, 0);
+	return 0;
+}
+
+int
+gw_request_start(struct gw_conn *c, struct gw_request *r)
+{
+	const struct gw_header *h;
+	const char *target = r->target, *path, *q;
+	size_t plen, hostlen;
+	char *norm;
+	enum pol_path_err perr;
+	int i;
+
+	c->keepalive = r->keepalive && !gw_worker->draining;
+	if (r->major != 1 || r->minor > 1)
+		return fail(c, 505);
+	if ((h = header(r, "Transfer-Encoding")) != NULL &&
+	    (header_count(r, "Transfer-Encoding") != 1 ||
+	    !cg_strcaseeq(h->value, h->vlen, "chunked", 7)))
+		return fail(c, 501);	/* we decode chunked and nothing else */
+	if (r->minor == 1 && header_count(r, "Host") != 1)
+		return fail(c, 400);
+	if (header_count(r, "Host") > 1)
+		return fail(c, 400);
+	if ((h = header(r, "Expect")) != NULL) {
+		if (!cg_strcaseeq(h->value, h->vlen, "100-continue", 12))
+			return fail(c, 417);
+		r->expect_continue = r->minor == 1;
+	}
+
+	/* The target: origin-form, or absolute-form whose authority wins over Host. */
+	if (target[0] == '/') {
+		path = target;
+		if ((h = header(r, "Host")) != NULL) {
+			if (host_part(h->value, h->vlen, &hostlen) < 0)
+				return fail(c, 400);
+			r->host = h->value;
+			r->host_len = hostlen;
+		}
+	} else if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0) {
+		const char *auth = strstr(target, "//") + 2;
+		const char *end = auth + strcspn(auth, "/?");
+
+		if (host_part(auth, (size_t)(end - auth), &hostlen) < 0)
+			return fail(c, 400);
+		r->host = auth;
+		r->host_len = hostlen;
+		path = *end == '/' ? end : "/";
+	} else {
+		return fail(c, 400);	/* "*" and authority-form are not served here */
+	}
+	q = strchr(path, '?');
+	plen = q ? (size_t)(q - path) : strlen(path);
+	if (memchr(path, '#', plen) != NULL)
+		return fail(c, 400);
+	r->has_query = q != NULL;
+	r->query = q ? q + 1 : "";
+	norm = cg_arena_alloc(&c->arena, plen + 1);
+	perr = pol_path_normalize(path, plen, norm, plen + 1, &plen);
+	if (perr != POL_PATH_OK) {
+		char esc[256];
+
+		cg_log(CG_LOG_INFO, c->id, "refused path \"%s\": %s",
+		    cg_escape(esc, sizeof(esc), path, strlen(path)), pol_path_err_names[perr]);
+		return fail(c, 400);
+	}
+	r->path = norm;
+
+	/* Site: TLS connections belong to their SNI site; Host must agree. */
+	if (c->tls) {
+		r->site = c->site;
+		if (r->host != NULL &&
+		    gw_site_for_host(c->lst, r->host, r->host_len) != c->site)
+			return fail(c, 421);
+	} else {
+		r->site = gw_site_for_host(c->lst, r->host, r->host_len);
+	}
+	i = pol_location_match(r->site->loc_paths, r->site->loc_lens, r->site->nlocs, norm, plen);
+	if (i == -2)
+		return fail(c, 400);
+	if (i < 0)
+		return fail(c, 404);
+	r->loc = &r->site->locs[i];
+
+	if (r->content_length > gw_worker->cfg->raw.limits.max_body_size)
+		return fail(c, 413);
+	if (r->expect_continue && !r->body_done) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+		gw_conn_write(c, cont, sizeof(cont) - 1);
+	}
+	return gw_fcgi_start(r);
+}
+
+void
+gw_request_body(struct gw_request *r, const uint8_t *p, size_t n)
+{
+	if (r->up != NULL && n > 0)
+		gw_fcgi_stdin(r->up, p, n);
+}
+
+void
+gw_request_body_end(struct gw_request *r)
+{
+	if (r->up != NULL)
+		gw_fcgi_stdin_end(r->up);
+}
+
+/* ---- CGI parameters ---- */
+
+static struct cg_buf nv;	/* the PARAMS stream being built; one worker thread */
+
+static void
+param(const char *name, const char *value, size_t vlen)
+{
+	size_t nlen = strlen(name);
+
+	nv.len += gw_fcgi_nv_encode(cg_buf_reserve(&nv, gw_fcgi_nv_len(nlen, vlen)), name, nlen,
+	    value, vlen);
+}
+
+static void
+params(const char *name, const char *value)
+{
+	param(name, value, strlen(value));
+}
+
+/* Names certgate sets itself: a configured `params` entry or a client
+ * header can never stand in for them. */
+static int
+reserved(const char *name)
+{
+	static const char *const prefixes[] = { "HTTP_", "SSL_", "CERT_", "HTTPS", "REMOTE_",
+	    "SERVER_", "REQUEST_", "AUTH_", "LOGON_", NULL };
+	static const char *const names[] = { "GATEWAY_INTERFACE", "SCRIPT_NAME", "PATH_INFO",
+	    "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH", NULL };
+	size_t i;
+
+	for (i = 0; prefixes[i]; i++)
+		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	for (i = 0; names[i]; i++)
+		if (strcmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+header_params(struct gw_request *r)
+{
+	char name[300];
+	struct cg_buf val = { NULL, 0, 0, 0 };
+	size_t i, j, k;
+
+	for (i = 0; i < r->nheaders; i++) {
+		const struct gw_header *h = &r->headers[i];
+
+		/* '_' would let "X_Y" pose as "X-Y"; Proxy is httpoxy. */
+		if (memchr(h->name, '_', h->nlen) != NULL || h->nlen + 6 > sizeof(name) ||
+		    cg_strcaseeq(h->name, h->nlen, "Proxy", 5) ||
+		    cg_strcaseeq(h->name, h->nlen, "Content-Type", 12) ||
+		    cg_strcaseeq(h->name, h->nlen, "Content-Length", 14))
+			continue;
+		for (j = 0; j < i; j++)
+			if (cg_strcaseeq(r->headers[j].name, r->headers[j].nlen, h->name, h->nlen))
+				break;
+		if (j < i)
+			continue;	/* joined with its first occurrence */
+		memcpy(name, "HTTP_", 5);
+		for (k = 0; k < h->nlen; k++) {
+			char ch = h->name[k];
+
+			name[5 + k] = ch == '-' ? '_' : (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+		}
+		name[5 + h->nlen] = '\0';
+		cg_buf_clear(&val);
+		cg_buf_append(&val, h->value, h->vlen);
+		for (j = i + 1; j < r->nheaders; j++)
+			if (cg_strcaseeq(r->headers[j].name, r->headers[j].nlen, h->name, h->nlen)) {
+				if (cg_strcaseeq(h->name, h->nlen, "Cookie", 6))
+					cg_buf_append(&val, "; ", 2);
+				else
+					cg_buf_append(&val, ", ", 2);
+				cg_buf_append(&val, r->headers[j].value, r->headers[j].vlen);
+			}
+		param(name, (const char *)val.data, val.len);
+	}
+	cg_buf_free(&val);
+}
+
+void
+gw_request_params(struct gw_request *r, struct cg_buf *out, uint16_t id)
+{
+	struct gw_conn *c = r->conn;
+	const struct gw_backend_conf *bc = r->loc->backend->conf;
+	const struct gw_header *h;
+	const char *sn = r->loc->script_name;
+	size_t snlen = strlen(sn), plen = strlen(r->path), i;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char num[32], addr[64];
+	int port = 0;
+
+	cg_buf_clear(&nv);
+	for (i = 0; i < bc->params.n; i++)
+		if (!reserved(bc->params.names[i]))
+			params(bc->params.names[i], bc->params.values[i]);
+	params("GATEWAY_INTERFACE", "CGI/1.1");
+	params("SERVER_SOFTWARE", "certgate/" CG_VERSION);
+	if (r->host != NULL)
+		param("SERVER_NAME", r->host, r->host_len);
+	else
+		params("SERVER_NAME", r->site->conf->hosts.n && strcmp(r->site->conf->hosts.v[0], "*") ?
+		    r->site->conf->hosts.v[0] : c->lst->host);
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family != AF_UNIX) {
+		if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		} else {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
+		params("SERVER_ADDR", addr);
+	} else {
+		params("SERVER_ADDR", c->lst->host);
+		port = c->lst->port;
+	}
+	snprintf(num, sizeof(num), "%d", port);
+	params("SERVER_PORT", num);
+	params("SERVER_PROTOCOL", r->minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+	params("REQUEST_METHOD", r->method);
+	if (r->has_query) {
+		char *uri = cg_arena_printf(&c->arena, "%s?%s", r->path, r->query);
+
+		params("REQUEST_URI", uri);
+	} else {
+		params("REQUEST_URI", r->path);
+	}
+	params("REQUEST_SCHEME", c->tls ? "https" : "http");
+	params("SCRIPT_NAME", sn);
+	params("PATH_INFO", plen > snlen ? r->path + snlen : "");
+	params("QUERY_STRING", r->query);
+	if ((h = header(r, "Content-Type")) != NULL)
+		param("CONTENT_TYPE", h->value, h->vlen);
+	if (r->content_length >= 0) {
+		snprintf(num, sizeof(num), "%lld", (long long)r->content_length);
+		params("CONTENT_LENGTH", num);
+	}
+	params("REMOTE_ADDR", c->peer_addr);
+	snprintf(num, sizeof(num), "%d", c->peer_port);
+	params("REMOTE_PORT", num);
+	if (c->tls)
+		params("HTTPS", "on");
+	header_params(r);
+
+	out->len += gw_fcgi_frame(cg_buf_reserve(out, gw_fcgi_frame_len(nv.len)), GW_FCGI_PARAMS,
+	    id, nv.data, nv.len);
+	out->len += gw_fcgi_frame(cg_buf_reserve(out, gw_fcgi_frame_len(0)), GW_FCGI_PARAMS, id,
+	    NULL, 0);
+}
+
+/* ---- the response ---- */
+
+static int
+hop_by_hop(const struct gw_span *n)
+{
+	return cg_strcaseeq(n->p, n->len, "Connection", 10) ||
+	    cg_strcaseeq(n->p, n->len, "Keep-Alive", 10) ||
+	    cg_strcaseeq(n->p, n->len, "Transfer-Encoding", 17) ||
+	    cg_strcaseeq(n->p, n->len, "Content-Length", 14) ||
+	    cg_strcaseeq(n->p, n->len, "Upgrade", 7) ||
+	    cg_strcaseeq(n->p, n->len, "Trailer", 7);
+}
+
+static void
+body(struct gw_request *r, const uint8_t *p, size_t n)
+{
+	struct gw_conn *c = r->conn;
+	char len[24];
+
+	if (r->resp_nobody || n == 0)
+		return;
+	if (r->resp_length >= 0 && r->resp_bytes + n > (uint64_t)r->resp_length) {
+		/* More than the application announced: the rest is not HTTP. */
+		n = (size_t)((uint64_t)r->resp_length - r->resp_bytes);
+		c->keepalive = 0;
+		if (n == 0)
+			return;
+	}
+	if (r->resp_chunked) {
+		gw_conn_write(c, len, (size_t)snprintf(len, sizeof(len), "%zx\r\n", n));
+		gw_conn_write(c, p, n);
+		gw_conn_write(c, "\r\n", 2);
+	} else {
+		gw_conn_write(c, p, n);
+	}
+	r->resp_bytes += n;
+}
+
+static int
+response_head(struct gw_request *r, const struct gw_cgi_response *cr)
+{
+	struct gw_conn *c = r->conn;
+	size_t i;
+
+	gw_http_head_begin(c, r, cr->status, cr->reason.len ? cr->reason.p : NULL, cr->reason.len);
+	for (i = 0; i < cr->nheaders; i++) {
+		const struct gw_cgi_header *h = &cr->headers[i];
+
+		if (hop_by_hop(&h->name))
+			continue;
+		cg_buf_printf(&c->wbuf, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p,
+		    (int)h->value.len, h->value.p);
+	}
+	r->resp_nobody = r->is_head || cr->status == 204 || cr->status == 304 ||
+	    cr->status < 200;
+	if (cr->content_length >= 0) {
+		r->resp_length = cr->content_length;
+		cg_buf_printf(&c->wbuf, "Content-Length: %lld\r\n", (long long)cr->content_length);
+	} else if (r->resp_nobody) {
+		if (!r->is_head && cr->status != 304)
+			r->resp_length = 0;
+	} else if (r->minor == 1) {
+		r->resp_chunked = 1;
+		cg_buf_append(&c->wbuf, "Transfer-Encoding: chunked\r\n", 28);
+	} else {
+		c->keepalive = 0;	/* HTTP/1.0: the end of the body is the close */
+	}
+	if (!c->keepalive)
+		cg_buf_append(&c->wbuf, "Connection: close\r\n", 19);
+	else if (r->minor == 0)
+		cg_buf_append(&c->wbuf, "Connection: keep-alive\r\n", 24);
+	gw_conn_write(c, "\r\n", 2);
+	return 0;
+}
+
+int
+gw_request_stdout(struct gw_request *r, const uint8_t *p, size_t n)
+{
+	struct gw_cgi_response cr;
+	int rc;
+
+	if (r->head_sent) {
+		body(r, p, n);
+		return 0;
+	}
+	cg_buf_append(&r->cgi_head, p, n);
+	rc = gw_cgi_parse((const char *)cg_buf_head(&r->cgi_head), cg_buf_avail(&r->cgi_head), &cr);
+	if (rc == 0)
+		return cg_buf_avail(&r->cgi_head) > CGI_HEAD_MAX ? -1 : 0;
+	if (rc < 0)
+		return -1;
+	response_head(r, &cr);
+	body(r, cg_buf_head(&r->cgi_head) + cr.head_len, cg_buf_avail(&r->cgi_head) - cr.head_len);
+	cg_buf_free(&r->cgi_head);
+	return 0;
+}
+
+void
+gw_request_end(struct gw_request *r)
+{
+	struct gw_conn *c = r->conn;
+
+	if (!r->head_sent) {
+		gw_request_fail(r, 502, "the application ended without a CGI header");
+		return;
+	}
+	if (r->resp_length >= 0 && r->resp_bytes < (uint64_t)r->resp_length && !r->resp_nobody) {
+		gw_request_fail(r, 502, "the application sent less than its Content-Length");
+		return;
+	}
+	if (r->resp_chunked)
+		gw_conn_write(c, "0\r\n\r\n", 5);
+	r->resp_done = 1;
+	gw_fcgi_release(r, 1);
+	gw_conn_request_done(c);
+}
+
+void
+gw_request_fail(struct gw_request *r, int status, const char *why)
+{
+	struct gw_conn *c = r->conn;
+
+	cg_log(CG_LOG_ERROR, c->id, "backend %s: %s", r->loc->backend->conf->name, why);
+	if (r->up != NULL)
+		gw_fcgi_release(r, 0);
+	gw_http_error(c, status, NULL, 0);
+}
+
+/* ---- the access log ---- */
+
+void
+gw_request_log(struct gw_request *r)
+{
+	struct gw_conn *c = r->conn;
+	const struct gw_header *ref = header(r, "Referer"), *ua = header(r, "User-Agent");
+	char t[64], target[1024], refb[512], uab[512], line[3072], code[16];
+	struct timespec now;
+	time_t wall = time(NULL);
+	struct tm tm;
+	long ms;
+	int n;
+
+	if (gw_worker->cfg->raw.access_log[0] == 'o' && strcmp(gw_worker->cfg->raw.access_log, "off") == 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - r->start.tv_sec) * 1000 + (now.tv_nsec - r->start.tv_nsec) / 1000000;
+	gmtime_r(&wall, &tm);
+	strftime(t, sizeof(t), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+	if (r->status_detail)
+		snprintf(code, sizeof(code), "%d.%s", r->status, r->status_detail);
+	else
+		snprintf(code, sizeof(code), "%d", r->status);
+	cg_escape(target, sizeof(target), r->target ? r->target : "", r->target ? r->target_len : 0);
+	cg_escape(refb, sizeof(refb), ref ? ref->value : "-", ref ? ref->vlen : 1);
+	cg_escape(uab, sizeof(uab), ua ? ua->value : "-", ua ? ua->vlen : 1);
+	if (gw_worker->cfg->raw.access_log_format == GW_ALOG_JSON)
+		n = snprintf(line, sizeof(line),
+		    "{\"remote_addr\":\"%s\",\"time\":\"%s\",\"method\":\"%s\",\"target\":\"%s\","
+		    "\"protocol\":\"HTTP/%d.%d\",\"status\":\"%s\",\"bytes\":%llu,\"referer\":\"%s\","
+		    "\"user_agent\":\"%s\",\"tls\":\"%s\",\"cipher\":\"%s\",\"cert\":\"-\","
+		    "\"user\":\"-\",\"map\":\"-\",\"rt\":%ld}\n",
+		    c->peer_addr, t, r->method ? r->method : "-", target, r->major, r->minor, code,
+		    (unsigned long long)r->resp_bytes, refb, uab,
+		    c->tls ? gw_tls_protocol(c->tls) : "-", c->tls ? gw_tls_cipher(c->tls) : "-", ms);
+	else
+		n = snprintf(line, sizeof(line),
+		    "%s - - [%s] \"%s %s HTTP/%d.%d\" %d %llu \"%s\" \"%s\" tls=%s cipher=%s "
+		    "cert=\"-\" user=- map=- status=%s rt=%ld\n",
+		    c->peer_addr, t, r->method ? r->method : "-", target, r->major, r->minor,
+		    r->status, (unsigned long long)r->resp_bytes, refb, uab,
+		    c->tls ? gw_tls_protocol(c->tls) : "-", c->tls ? gw_tls_cipher(c->tls) : "-",
+		    code, ms);
+	if (n > 0)
+		gw_alog_write(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+void
+gw_request_free(struct gw_request *r)
+{
+	if (r->up != NULL)
+		gw_fcgi_release(r, 0);
+	cg_buf_free(&r->cgi_head);
+}

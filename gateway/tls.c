@@ -1,0 +1,108 @@
+/*
+ * tls.c: GnuTLS server sessions: one per TLS connection, with the site's
+ * credentials chosen from the SNI name after the ClientHello, the
+ * configured priorities, session tickets, and non-blocking handshakes.
+ */
+#include <string.h>
+
+#include "gateway/gateway_int.h"
+
+/* After the ClientHello: the SNI name picks the site, and with it the
+ * certificate the server presents. */
+static int
+post_client_hello(gnutls_session_t s)
+{
+	struct gw_conn *c = gnutls_session_get_ptr(s);
+	char name[256];
+	size_t len = sizeof(name);
+	unsigned type;
+	int rc;
+
+	rc = gnutls_server_name_get(s, name, &len, &type, 0);
+	if (rc == 0 && type == GNUTLS_NAME_DNS)
+		c->site = gw_site_for_host(c->lst, name, len);
+	else
+		c->site = c->lst->default_site;
+	if (c->site->cred == NULL)
+		return GNUTLS_E_NO_CERTIFICATE_FOUND;
+	rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, c->site->cred);
+	if (rc < 0) {
+		cg_log(CG_LOG_ERROR, c->id, "gnutls_credentials_set: %s (%d)", gnutls_strerror(rc), rc);
+		return rc;
+	}
+	return 0;
+}
+
+int
+gw_tls_session_new(struct gw_conn *c)
+{
+	static const gnutls_datum_t alpn = { (unsigned char *)"http/1.1", 8 };
+	const struct gw_config *cfg = gw_worker->cfg;
+	int rc;
+
+	if ((rc = gnutls_init(&c->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0)
+		goto fail;
+	gnutls_session_set_ptr(c->tls, c);
+	if ((rc = gnutls_priority_set(c->tls, cfg->priority)) < 0)
+		goto fail;
+	/* Credentials of the default site until the SNI name is known. */
+	c->site = c->lst->default_site;
+	if (c->site->cred != NULL &&
+	    (rc = gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->site->cred)) < 0)
+		goto fail;
+	gnutls_handshake_set_post_client_hello_function(c->tls, post_client_hello);
+	gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_IGNORE);
+	if (cfg->raw.tls.session_tickets &&
+	    (rc = gnutls_session_ticket_enable_server(c->tls, &gw_ticket_key)) < 0)
+		goto fail;
+	if ((rc = gnutls_alpn_set_protocols(c->tls, &alpn, 1, GNUTLS_ALPN_SERVER_PRECEDENCE)) < 0)
+		goto fail;
+	gnutls_handshake_set_timeout(c->tls, 0);	/* our timer bounds it */
+	gnutls_transport_set_int(c->tls, c->fd);
+	return 0;
+fail:
+	cg_log(CG_LOG_ERROR, c->id, "TLS session setup: %s (%d)", gnutls_strerror(rc), rc);
+	return -1;
+}
+
+int
+gw_tls_handshake(struct gw_conn *c)
+{
+	int rc;
+
+	do {
+		rc = gnutls_handshake(c->tls);
+	} while (rc == GNUTLS_E_INTERRUPTED);
+	if (rc == GNUTLS_E_SUCCESS)
+		return 1;
+	if (rc == GNUTLS_E_AGAIN)
+		return 0;
+	if (gnutls_error_is_fatal(rc) == 0) {
+		/* e.g. a warning alert: keep going */
+		cg_log(CG_LOG_DEBUG, c->id, "TLS handshake: %s (%d)", gnutls_strerror(rc), rc);
+		return 0;
+	}
+	cg_log(CG_LOG_INFO, c->id, "TLS handshake with %s failed: %s (%d)", c->peer_addr,
+	    gnutls_strerror(rc), rc);
+	return -1;
+}
+
+const char *
+gw_tls_protocol(gnutls_session_t s)
+{
+	switch (gnutls_protocol_get_version(s)) {
+	case GNUTLS_TLS1_0: return "TLSv1";
+	case GNUTLS_TLS1_1: return "TLSv1.1";
+	case GNUTLS_TLS1_2: return "TLSv1.2";
+	case GNUTLS_TLS1_3: return "TLSv1.3";
+	default: return "unknown";
+	}
+}
+
+const char *
+gw_tls_cipher(gnutls_session_t s)
+{
+	const char *name = gnutls_ciphersuite_get(s);	/* IANA name */
+
+	return name ? name : gnutls_cipher_get_name(gnutls_cipher_get(s));
+}
