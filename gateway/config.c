@@ -286,6 +286,27 @@ find_backend(struct gw_config *cfg, const char *name)
 	return NULL;
 }
 
+/* "unix:DIR/NAME-HASH.sock": DIR is the service's runtime directory, HASH
+ * tells apart instances started from different configuration files. */
+static char *
+private_socket(const char *config_path, const char *backend)
+{
+	char abs[PATH_MAX], dir[PATH_MAX];
+	const char *p = realpath(config_path, abs) ? abs : config_path;
+	const char *rt = getenv("RUNTIME_DIRECTORY");
+	uint32_t h = 2166136261u;
+
+	for (; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	if (rt != NULL && rt[0] == '/')
+		snprintf(dir, sizeof(dir), "%s", rt);
+	else if (getuid() == 0)
+		snprintf(dir, sizeof(dir), "/run/certgate");
+	else
+		snprintf(dir, sizeof(dir), "/tmp/certgate-%u", (unsigned)getuid());
+	return cg_printf("unix:%s/%s-%08x.sock", dir, backend, h);
+}
+
 static void
 build_backends(struct gw_config *cfg, struct cg_errors *errs)
 {
@@ -300,6 +321,18 @@ build_backends(struct gw_config *cfg, struct cg_errors *errs)
 
 		b->conf = bc;
 		b->index = i;
+		if (bc->connect.n == 0 && bc->spawn != NULL) {
+			/* A spawned application without `connect`: a private socket. */
+			char *addr = private_socket(cfg->path, bc->name);
+
+			b->addrs = cg_calloc(1, sizeof(*b->addrs));
+			if (gw_addr_parse(addr, &b->addrs[0], err, sizeof(err)) < 0)
+				cg_error_add(errs, bc->src.setting, "backend \"%s\": %s", bc->name, err);
+			else
+				b->naddrs = 1;
+			free(addr);
+			continue;
+		}
 		if (bc->connect.n == 0) {
 			cg_error_add(errs, bc->src.setting, "backend \"%s\": \"connect\" lists no address",
 			    bc->name);

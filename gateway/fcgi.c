@@ -15,11 +15,15 @@
 #define STDIN_HIGH (64 * 1024)		/* stop reading the client's body above */
 #define READ_CHUNK 65536
 #define REQUEST_ID 1
+/* A pooled connection pins one process of a libfcgi application (which
+ * serves one connection at a time), so idle ones are given back soon. */
+#define POOL_IDLE_SECONDS 2
 
 const char *const gw_up_state_names[GW_UP__MAX] = { "queued", "connecting", "idle", "active" };
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
+static void unpool(struct gw_upstream *u);
 static void dequeue(struct gw_backend *be);
 
 static void
@@ -294,7 +298,7 @@ gw_fcgi_release(struct gw_request *r, int reusable)
 		up_close(u);
 		return;
 	}
-	if (!reusable || !be->def->conf->keep_connections || u->fd < 0 || !u->stdin_done ||
+	if (!reusable || !be->def->conf->keep_connections || u->fd < 0 || !u->stdin_done || u->dirty ||
 	    cg_buf_avail(&u->wbuf) > 0 || gw_worker->draining) {
 		up_close(u);
 		return;
@@ -306,7 +310,7 @@ gw_fcgi_release(struct gw_request *r, int reusable)
 	u->got_output = 0;
 	cg_buf_free(&u->wbuf);
 	gw_fcgi_parser_init(&u->parser);
-	up_timer(u, 0);
+	up_timer(u, POOL_IDLE_SECONDS);
 	up_events(u);
 	u->next = be->idle;
 	be->idle = u;
@@ -316,12 +320,7 @@ gw_fcgi_release(struct gw_request *r, int reusable)
 static void
 fail(struct gw_upstream *u, int status, const char *why)
 {
-	struct gw_request *r = u->req;
-
-	if (u->got_output || r->head_sent)
-		gw_request_fail(r, status, why);
-	else
-		gw_request_fail(r, status, why);
+	gw_request_fail(u->req, status, why);
 }
 
 /* Writes buffered records; 0, or -1 when the connection failed. */
@@ -409,12 +408,8 @@ up_read(struct gw_upstream *u)
 					fail(u, 503, "refused the request (overloaded or unknown role)");
 					return 1;
 				}
-				if (left > 0) {
-					/* Bytes after the end: the connection cannot be reused. */
-					u->be->def->conf->keep_connections ? (void)0 : (void)0;
-					gw_request_end(r);
-					return 1;
-				}
+				if (left > 0)	/* bytes after the end: not reusable */
+					u->dirty = 1;
 				gw_request_end(r);
 				return 1;
 			case GW_FCGI_EV_ERROR:
@@ -443,13 +438,7 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 
 	if (u->state == GW_UP_IDLE) {
 		/* The application closed (or wrote to) an idle connection. */
-		struct gw_upstream **pp;
-
-		for (pp = &u->be->idle; *pp != NULL; pp = &(*pp)->next)
-			if (*pp == u) {
-				*pp = u->next;
-				break;
-			}
+		unpool(u);
 		up_close(u);
 		return;
 	}
@@ -480,10 +469,27 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 static void
+unpool(struct gw_upstream *u)
+{
+	struct gw_upstream **pp;
+
+	for (pp = &u->be->idle; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == u) {
+			*pp = u->next;
+			break;
+		}
+}
+
+static void
 on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct gw_upstream *u = w->data;
 
+	if (u->state == GW_UP_IDLE) {
+		unpool(u);
+		up_close(u);
+		return;
+	}
 	if (u->state == GW_UP_CONNECTING) {
 		cg_log(CG_LOG_ERROR, u->req->conn->id, "backend %s: connect to %s timed out",
 		    u->be->def->conf->name, u->be->def->addrs[u->addr].name);

@@ -162,6 +162,18 @@ int gw_site_has_host(const struct gw_site *s, const char *host, size_t len);
 
 int gw_master_run(const char *path, struct gw_config *cfg);
 
+/* ---- spawn.c: applications started and supervised by the master ---- */
+
+struct gw_spawn;
+/* Starts the spawn blocks of cfg that are not running yet, retires those
+ * that changed or went away. 0, or -1 when a socket could not be made. */
+int gw_spawn_apply(const struct gw_config *cfg, struct ev_loop *loop);
+/* 1 when pid was a spawned child (then restarted as needed), else 0. */
+int gw_spawn_child_exited(pid_t pid, int status);
+void gw_spawn_stop_all(int sig);
+size_t gw_spawn_running(void);
+void gw_spawn_free_all(void);
+
 /* ---- worker.c: a worker process ---- */
 
 struct gw_conn;
@@ -356,6 +368,7 @@ struct gw_upstream {
 	struct gw_fcgi_parser parser;
 	struct gw_request *req;
 	int reused, got_output, paused, stdin_done;
+	int dirty;			/* bytes after END_REQUEST: never reuse */
 	struct gw_upstream *next;	/* idle list */
 };
 

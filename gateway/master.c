@@ -29,7 +29,7 @@ static struct {
 	unsigned gen;
 	struct worker_slot *w;		/* current and draining workers */
 	size_t nw;
-	int stopping;
+	int stopping, apps_stopping;
 	ev_signal sig_hup, sig_term, sig_int, sig_usr1;
 	ev_child child;
 	ev_timer stop_timer, respawn_timer;
@@ -160,7 +160,14 @@ spawn_worker(size_t slot)
 		return;
 	}
 	if (pid == 0) {
+		/* libev keeps signal watchers in process-wide tables: stop the
+		 * master's before the worker makes its own loop. */
 		ev_loop_fork(m.loop);
+		ev_signal_stop(m.loop, &m.sig_hup);
+		ev_signal_stop(m.loop, &m.sig_term);
+		ev_signal_stop(m.loop, &m.sig_int);
+		ev_signal_stop(m.loop, &m.sig_usr1);
+		ev_child_stop(m.loop, &m.child);
 		ev_loop_destroy(m.loop);
 		gw_worker_run(m.cfg);
 	}
@@ -216,6 +223,8 @@ reload(void)
 	if (open_logs(cfg) < 0)
 		cg_log(CG_LOG_WARN, 0, "reload: keeping the previous log files");
 	m.cfg = cfg;
+	if (gw_spawn_apply(cfg, m.loop) < 0)
+		cg_log(CG_LOG_ERROR, 0, "reload: some applications could not be started");
 	/* New workers start before the old ones stop accepting. */
 	start_generation();
 	signal_workers(SIGQUIT, 1);
@@ -223,6 +232,8 @@ reload(void)
 	cg_log(CG_LOG_INFO, 0, "reloaded: generation %u", m.gen);
 }
 
+/* Stopping: workers first (they finish their requests), then the
+ * applications they were talking to. */
 static void
 maybe_exit(void)
 {
@@ -231,7 +242,12 @@ maybe_exit(void)
 	for (i = 0; i < m.nw; i++)
 		if (m.w[i].pid > 0)
 			return;
-	ev_break(m.loop, EVBREAK_ALL);
+	if (!m.apps_stopping) {
+		m.apps_stopping = 1;
+		gw_spawn_stop_all(SIGTERM);
+	}
+	if (gw_spawn_running() == 0)
+		ev_break(m.loop, EVBREAK_ALL);
 }
 
 static void
@@ -265,8 +281,9 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 static void
 on_stop_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	cg_log(CG_LOG_WARN, 0, "shutdown_timeout passed: killing the remaining workers");
+	cg_log(CG_LOG_WARN, 0, "shutdown_timeout passed: killing the remaining processes");
 	signal_workers(SIGKILL, 0);
+	gw_spawn_stop_all(SIGKILL);
 }
 
 static void
@@ -294,6 +311,11 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 	int status = w->rstatus;
 	size_t i, j;
 
+	if (gw_spawn_child_exited(pid, status)) {
+		if (m.stopping)
+			maybe_exit();
+		return;
+	}
 	for (i = 0; i < m.nw; i++)
 		if (m.w[i].pid == pid)
 			break;
@@ -411,8 +433,11 @@ gw_master_run(const char *path, struct gw_config *cfg)
 
 	cg_log(CG_LOG_INFO, 0, "certgate %s started: %zu listener(s), %d worker(s)", CG_VERSION,
 	    cfg->nlisteners, cfg->workers);
+	if (gw_spawn_apply(cfg, m.loop) < 0)
+		return 1;
 	start_generation();
 	ev_run(m.loop, 0);
+	gw_spawn_free_all();
 
 	cg_log(CG_LOG_INFO, 0, "stopped");
 	if (pid_file[0])

@@ -123,8 +123,12 @@ void
 gw_worker_run(struct gw_config *cfg)
 {
 	static struct gw_worker w;
+	sigset_t none;
 	size_t i;
 
+	/* The master's loop may have blocked signals it watches (signalfd). */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	gw_worker = &w;
 	w.cfg = cfg;
 	w.loop = ev_default_loop(EVFLAG_AUTO);
