@@ -553,7 +553,7 @@ build_listeners(struct gw_config *cfg, struct cg_errors *errs)
 }
 
 static void
-build_process(struct gw_config *cfg, struct cg_errors *errs)
+build_process(struct gw_config *cfg, const config_t *lc, struct cg_errors *errs)
 {
 	const struct gw_conf *c = &cfg->raw;
 	struct passwd *pw;
@@ -569,11 +569,16 @@ build_process(struct gw_config *cfg, struct cg_errors *errs)
 	cfg->uid = getuid();
 	cfg->gid = getgid();
 	if ((pw = getpwnam(c->user)) == NULL)
-		cg_error_at(errs, cfg->path, 0, "user \"%s\" does not exist", c->user);
+		config_lookup(lc, "user") ?
+		    cg_error_add(errs, config_lookup(lc, "user"), "user \"%s\" does not exist", c->user) :
+		    cg_error_at(errs, cfg->path, 0, "user \"%s\" does not exist", c->user);
 	else
 		cfg->uid = pw->pw_uid;
 	if ((gr = getgrnam(c->group)) == NULL)
-		cg_error_at(errs, cfg->path, 0, "group \"%s\" does not exist", c->group);
+		config_lookup(lc, "group") ?
+		    cg_error_add(errs, config_lookup(lc, "group"), "group \"%s\" does not exist",
+		    c->group) :
+		    cg_error_at(errs, cfg->path, 0, "group \"%s\" does not exist", c->group);
 	else
 		cfg->gid = gr->gr_gid;
 }
@@ -610,7 +615,7 @@ gw_config_load(const char *path, struct cg_errors *errs)
 		build_backends(cfg, errs);
 		build_sites(cfg, errs);
 		build_listeners(cfg, errs);
-		build_process(cfg, errs);
+		build_process(cfg, &lc, errs);
 	}
 	/* Settings point into lc: nothing may use src.setting after this. */
 	config_destroy(&lc);
