@@ -275,6 +275,13 @@ struct gw_request {
 	struct cg_buf cgi_head;		/* STDOUT until the CGI header is complete */
 };
 
+/* Where the last header-value piece ended, to catch obsolete folding. */
+struct gw_fold {
+	const char *exec_start, *exec_end;	/* the buffer given to llhttp */
+	const char *end;
+	int seen, cont;
+};
+
 struct gw_conn {
 	uint64_t id;
 	int fd;
@@ -299,7 +306,8 @@ struct gw_conn {
 	int input_paused;		/* parser paused until the response is done */
 	int read_eof;
 	int rst_to_linger;
-	int parser_event;		/* why llhttp stopped (http.c) */
+	int parser_event;
+	struct gw_fold fold;		/* why llhttp stopped (http.c) */
 	struct gw_conn *next, *prev;
 };
 

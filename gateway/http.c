@@ -52,7 +52,8 @@ conn_of(llhttp_t *p)
 	return p->data;
 }
 
-/* A limit was crossed while parsing: remember the answer, stop the parser. */
+/* A limit was crossed or a header is malformed: remember the answer, stop
+ * the parser. */
 static int
 limit(struct gw_conn *c, int status)
 {
@@ -133,9 +134,52 @@ static int
 on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct gw_conn *c = conn_of(p);
+	struct gw_fold *f = &c->fold;
 
+	/* A value comes in one span, or in pieces that abut: at a read
+	 * boundary, or right after the previous piece. Anything else is llhttp
+	 * having skipped a CRLF: obsolete line folding. */
+	if (f->seen && at != f->end && !(at == f->exec_start && f->cont))
+		return limit(c, 400);
+	f->seen = 1;
+	f->end = at + len;
+	f->cont = f->end == f->exec_end;
 	cg_buf_append(&c->hbuf, at, len);
 	return count_head(c, len);
+}
+
+/* RFC 9110 token characters. llhttp lets a space before the colon and
+ * obsolete line folding through; both can smuggle, so they stop here. */
+static int
+is_token(const char *p, size_t n)
+{
+	static const char extra[] = "!#$%&'*+-.^_`|~";
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || (ch != 0 && strchr(extra, ch) != NULL)))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+is_field_value(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return 0;
+	}
+	return 1;
 }
 
 static int
@@ -160,6 +204,8 @@ on_header_value_complete(llhttp_t *p)
 	}
 	v = (const char *)c->hbuf.data + c->hname_len;
 	vlen = c->hbuf.len - c->hname_len;
+	if (!is_token((const char *)c->hbuf.data, c->hname_len) || !is_field_value(v, vlen))
+		return limit(c, 400);
 	while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
 		vlen--;
 	h = &r->headers[r->nheaders++];
@@ -167,6 +213,7 @@ on_header_value_complete(llhttp_t *p)
 	h->nlen = c->hname_len;
 	h->value = cg_arena_strndup(&c->arena, v, vlen);
 	h->vlen = vlen;
+	c->fold.seen = 0;
 	cg_buf_clear(&c->hbuf);
 	c->hname_len = 0;
 	return 0;
@@ -251,6 +298,9 @@ gw_http_process(struct gw_conn *c)
 			break;		/* the application has not taken the body yet */
 		start = (const char *)cg_buf_head(&c->rbuf);
 		c->parser_event = PEV_NONE;
+		c->fold.end = NULL;
+		c->fold.exec_start = start;
+		c->fold.exec_end = start + cg_buf_avail(&c->rbuf);
 		e = llhttp_execute(&c->parser, start, cg_buf_avail(&c->rbuf));
 		if (e == HPE_OK) {
 			cg_buf_consume(&c->rbuf, cg_buf_avail(&c->rbuf));
@@ -354,8 +404,8 @@ gw_http_head_begin(struct gw_conn *c, struct gw_request *r, int status, const ch
 		reason = gw_http_reason(status);
 		reason_len = strlen(reason);
 	}
-	cg_buf_printf(&c->wbuf, "HTTP/1.%d %d %.*s\r\nServer: certgate\r\nDate: %s\r\n",
-	    r->minor == 0 ? 0 : 1, status, (int)reason_len, reason, date);
+	cg_buf_printf(&c->wbuf, "HTTP/1.1 %d %.*s\r\nServer: certgate\r\nDate: %s\r\n",
+	    status, (int)reason_len, reason, date);
 	r->status = status;
 	r->head_sent = 1;
 }
