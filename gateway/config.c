@@ -601,22 +601,22 @@ gw_config_load(const char *path, struct cg_errors *errs)
 	}
 	copy = cg_strdup(realpath(path, abs) ? abs : path);
 	dir = dirname(copy);
+	/* Parse errors leave defaults behind, so the checks across keys still
+	 * run: -t lists every error at once. */
 	cg_conf_parse(config_root_setting(&lc), &gw_conf_schema, &cfg->raw, dir, errs);
 	free(copy);
-	if (errs->n == before) {
-		rc = gnutls_priority_init2(&cfg->priority, cfg->raw.tls.priorities, &errpos,
-		    GNUTLS_PRIORITY_INIT_DEF_APPEND);
-		if (rc < 0) {
-			cg_error_add(errs, config_lookup(&lc, "tls.priorities"),
-			    "tls.priorities: %s (%d) at \"%s\"", gnutls_strerror(rc), rc,
-			    errpos ? errpos : "");
-			cfg->priority = NULL;
-		}
-		build_backends(cfg, errs);
-		build_sites(cfg, errs);
-		build_listeners(cfg, errs);
-		build_process(cfg, &lc, errs);
+	rc = gnutls_priority_init2(&cfg->priority, cfg->raw.tls.priorities, &errpos,
+	    GNUTLS_PRIORITY_INIT_DEF_APPEND);
+	if (rc < 0) {
+		cg_error_add(errs, config_lookup(&lc, "tls.priorities"),
+		    "tls.priorities: %s (%d) at \"%s\"", gnutls_strerror(rc), rc,
+		    errpos ? errpos : "");
+		cfg->priority = NULL;
 	}
+	build_backends(cfg, errs);
+	build_sites(cfg, errs);
+	build_listeners(cfg, errs);
+	build_process(cfg, &lc, errs);
 	/* Settings point into lc: nothing may use src.setting after this. */
 	config_destroy(&lc);
 	if (errs->n != before) {

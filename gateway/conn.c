@@ -436,6 +436,7 @@ gw_conn_request_done(struct gw_conn *c)
 	struct gw_request *r = c->req;
 
 	gw_request_log(r);
+	c->nreq++;
 	if (!r->body_done || !c->keepalive || gw_worker->draining) {
 		c->keepalive = 0;
 		c->closing = 1;
@@ -461,7 +462,10 @@ gw_conn_close_idle_all(void)
 
 	for (c = gw_worker->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->state == GW_CONN_HEAD && !c->head_started && cg_buf_avail(&c->wbuf) == 0)
+		/* Idle between requests: close. A new connection still gets its
+		 * first request served, since its client cannot know to retry. */
+		if (c->state == GW_CONN_HEAD && !c->head_started && c->nreq > 0 &&
+		    cg_buf_avail(&c->wbuf) == 0)
 			gw_conn_close(c, GW_CLOSE_SHUTDOWN);
 		else
 			c->keepalive = 0;

@@ -98,12 +98,13 @@ up_connect(struct gw_upstream *u)
 {
 	struct gw_backend *be = u->be;
 	const struct gw_backend_def *def = be->def;
-	size_t tries;
 	int fd;
 
-	for (tries = 0; tries < def->naddrs; tries++) {
+	/* Each address at most once per request, across callbacks too. */
+	while (u->tries < def->naddrs) {
 		const struct gw_addr *a = &def->addrs[be->rr++ % def->naddrs];
 
+		u->tries++;
 		fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			cg_log(CG_LOG_ERROR, 0, "backend %s: socket: %s", def->conf->name,

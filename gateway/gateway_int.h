@@ -306,6 +306,7 @@ struct gw_conn {
 	int input_paused;		/* parser paused until the response is done */
 	int read_eof;
 	int rst_to_linger;
+	unsigned nreq;			/* requests served */
 	int parser_event;
 	struct gw_fold fold;		/* why llhttp stopped (http.c) */
 	struct gw_conn *next, *prev;
@@ -369,6 +370,7 @@ struct gw_upstream {
 	struct gw_backend *be;
 	int fd;
 	size_t addr;
+	size_t tries;			/* addresses tried for this request */
 	enum gw_up_state state;
 	ev_io io;
 	ev_timer timer;

@@ -406,8 +406,9 @@ class Gateway:
 
     # -- process
 
-    def start(self, wait=True):
-        self.write_config()
+    def start(self, wait=True, text=None):
+        """Start with self.config, or with the configuration text given."""
+        self.write_config(text)
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [CERTGATE, "-f", "-c", self.conf_path],
