@@ -116,7 +116,9 @@ arm(struct gw_conn *c, int progress)
 	else if (cg_buf_avail(&c->wbuf) > 0)
 		set_timer(c, TM_SEND, progress);
 	else if (c->state == GW_CONN_HEAD)
-		set_timer(c, c->head_started ? TM_HEAD : TM_IDLE, 0);
+		/* A new connection owes its first request within header_timeout;
+		 * between requests keep-alive applies until a byte comes. */
+		set_timer(c, c->head_started || c->nreq == 0 ? TM_HEAD : TM_IDLE, 0);
 	else if (r != NULL && !r->body_done && want_read(c))
 		set_timer(c, TM_BODY, progress);
 	else
@@ -409,9 +411,14 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 	switch (c->timer_mode) {
 	case TM_HEAD:
+		if (c->req == NULL) {
+			gw_conn_close(c, GW_CLOSE_TIMEOUT);	/* nothing to answer */
+			return;
+		}
+		/* FALLTHROUGH */
 	case TM_BODY:
 		c->timer_mode = TM_NONE;
-		if (c->req == NULL || !c->req->head_sent) {
+		if (!c->req->head_sent) {
 			cg_log(CG_LOG_INFO, c->id, "%s timeout from %s",
 			    c->state == GW_CONN_HEAD ? "header" : "body", c->peer_addr);
 			gw_http_error(c, 408, NULL, 1);

@@ -186,7 +186,7 @@ gw_fcgi_start(struct gw_request *r)
 	if (r->body_done)
 		gw_fcgi_stdin_end(u);
 
-	if (be->idle != NULL || be->nopen < (size_t)bc->max_connections) {
+	if (be->idle != NULL || be->nopen < be->max_conns) {
 		if (up_attach(u) == 0)
 			return 0;
 		gw_request_fail(r, 502, "no address accepted the connection");
@@ -241,7 +241,7 @@ dequeue(struct gw_backend *be)
 	struct gw_request *r;
 
 	while ((r = be->qhead) != NULL &&
-	    (be->idle != NULL || be->nopen < (size_t)be->def->conf->max_connections)) {
+	    (be->idle != NULL || be->nopen < be->max_conns)) {
 		unqueue(r);
 		if (up_attach(r->up) < 0)
 			gw_request_fail(r, 502, "no address accepted the connection");

@@ -99,6 +99,9 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		gw_worker->cfg->listeners[i].fd = -1;
 	}
 	gw_conn_close_idle_all();
+	/* Pooled application connections pin application processes that the
+	 * next generation of workers needs. */
+	gw_fcgi_worker_free();
 	if (gw_worker->nconns == 0) {
 		ev_break(loop, EVBREAK_ALL);
 		return;
@@ -143,8 +146,19 @@ gw_worker_run(struct gw_config *cfg)
 		w.accept_io[i].data = &cfg->listeners[i];
 	}
 	w.backends = cg_calloc(cfg->nbackends, sizeof(*w.backends));
-	for (i = 0; i < cfg->nbackends; i++)
+	for (i = 0; i < cfg->nbackends; i++) {
+		const struct gw_backend_conf *bc = cfg->backends[i].conf;
+		size_t share = (size_t)bc->max_connections;
+
+		/* A spawned libfcgi process serves one connection at a time: the
+		 * workers together keep no more connections than there are
+		 * processes, else one worker's pooled connection starves another's
+		 * request. */
+		if (bc->spawn != NULL && (size_t)(bc->spawn->processes / cfg->workers) < share)
+			share = (size_t)(bc->spawn->processes / cfg->workers);
 		w.backends[i].def = &cfg->backends[i];
+		w.backends[i].max_conns = share > 0 ? share : 1;
+	}
 	ev_signal_init(&w.sig_quit, on_signal, SIGQUIT);
 	ev_signal_init(&w.sig_term, on_signal, SIGTERM);
 	ev_signal_init(&w.sig_usr1, on_signal, SIGUSR1);

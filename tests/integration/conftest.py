@@ -366,7 +366,9 @@ class Gateway:
                     "connect_timeout": 2,
                     "timeout": 30,
                     "keep_connections": True,
-                    "max_connections": 8,
+                    # printenv runs 2 processes, each serving one kept
+                    # connection at a time: 2 workers x 1 connection.
+                    "max_connections": 1,
                     "queue": 256,
                 },
             },
