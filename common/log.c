@@ -28,6 +28,7 @@ static char *log_path;
 int
 cg_log_open(const char *target)
 {
+	char *copy = cg_strdup(target);	/* target may be log_path itself */
 	int fd;
 
 	if (strcmp(target, "stderr") == 0) {
@@ -40,15 +41,17 @@ cg_log_open(const char *target)
 		log_syslog = 1;
 	} else {
 		fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (fd < 0)
+		if (fd < 0) {
+			free(copy);
 			return -1;
+		}
 		if (log_fd > 2)
 			close(log_fd);
 		log_fd = fd;
 		log_syslog = 0;
 	}
 	free(log_path);
-	log_path = cg_strdup(target);
+	log_path = copy;
 	return 0;
 }
 

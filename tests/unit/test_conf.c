@@ -212,6 +212,7 @@ test_print_round_trip(void **state)
 int
 main(void)
 {
+	char *rm;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_unknown_key),
@@ -229,6 +230,9 @@ main(void)
 		return 1;
 	gnutls_global_init();
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	system(cg_printf("rm -rf '%s'", dir));
+	rm = cg_printf("rm -rf '%s'", dir);
+	if (system(rm) != 0)
+		rc = 1;
+	free(rm);
 	return rc;
 }
