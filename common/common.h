@@ -82,6 +82,8 @@ void cg_log(enum cg_log_level lvl, uint64_t conn, const char *fmt, ...)
 /* Escapes untrusted bytes for a log line (\xNN for controls, '"', '\\'
  * and bytes >= 0x7f) into out (NUL-terminated, truncated with "..."). */
 const char *cg_escape(char *out, size_t outsize, const void *in, size_t len);
+/* The same for a JSON string (\u00NN). */
+const char *cg_escape_json(char *out, size_t outsize, const void *in, size_t len);
 /* Formats the current time as ISO 8601 UTC ("2026-01-01T00:00:00Z"). */
 void cg_time_iso(char out[32]);
 

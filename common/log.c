@@ -123,24 +123,31 @@ cg_log(enum cg_log_level lvl, uint64_t conn, const char *fmt, ...)
 		;
 }
 
-const char *
-cg_escape(char *out, size_t outsize, const void *in, size_t len)
+/* Untrusted bytes into a log line: printable ASCII stays, the rest as
+ * \xNN (text logs) or \u00NN (JSON). */
+static const char *
+escape(char *out, size_t outsize, const void *in, size_t len, int json)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = in;
 	size_t i, o = 0;
 
-	if (outsize < 8)
+	if (outsize < 10)
 		cg_fatal("cg_escape: buffer too small");
 	for (i = 0; i < len; i++) {
-		if (o + 8 > outsize) {
+		if (o + 10 > outsize) {
 			memcpy(out + o, "...", 3);
 			o += 3;
 			break;
 		}
 		if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '"' || p[i] == '\\') {
 			out[o++] = '\\';
-			out[o++] = 'x';
+			if (json) {
+				memcpy(out + o, "u00", 3);
+				o += 3;
+			} else {
+				out[o++] = 'x';
+			}
 			out[o++] = hex[p[i] >> 4];
 			out[o++] = hex[p[i] & 15];
 		} else {
@@ -149,4 +156,16 @@ cg_escape(char *out, size_t outsize, const void *in, size_t len)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+const char *
+cg_escape(char *out, size_t outsize, const void *in, size_t len)
+{
+	return escape(out, outsize, in, len, 0);
+}
+
+const char *
+cg_escape_json(char *out, size_t outsize, const void *in, size_t len)
+{
+	return escape(out, outsize, in, len, 1);
 }

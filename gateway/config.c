@@ -286,6 +286,32 @@ find_backend(struct gw_config *cfg, const char *name)
 	return NULL;
 }
 
+/* A spawned application runs as `user`/`group`, by default the workers'
+ * user and group: never as root by omission. */
+static void
+check_spawn(struct gw_config *cfg, const struct gw_backend_conf *bc, struct cg_errors *errs)
+{
+	struct gw_spawn_conf *s = bc->spawn;
+
+	if (s->user[0] == '\0') {
+		free(s->user);
+		s->user = cg_strdup(cfg->raw.user);
+	}
+	if (s->group[0] == '\0') {
+		free(s->group);
+		s->group = cg_strdup(cfg->raw.group);
+	}
+	if (getpwnam(s->user) == NULL)
+		cg_error_add(errs, cg_conf_setting(&s->src, "user"),
+		    "backend \"%s\": user \"%s\" does not exist", bc->name, s->user);
+	if (getgrnam(s->group) == NULL)
+		cg_error_add(errs, cg_conf_setting(&s->src, "group"),
+		    "backend \"%s\": group \"%s\" does not exist", bc->name, s->group);
+	if (s->command.n == 0)
+		cg_error_add(errs, cg_conf_setting(&s->src, "command"),
+		    "backend \"%s\": \"command\" is empty", bc->name);
+}
+
 /* "unix:DIR/NAME-HASH.sock": DIR is the service's runtime directory, HASH
  * tells apart instances started from different configuration files. */
 static char *
@@ -321,6 +347,12 @@ build_backends(struct gw_config *cfg, struct cg_errors *errs)
 
 		b->conf = bc;
 		b->index = i;
+		if (bc->role == GW_ROLE_AUTHORIZER)
+			cg_error_add(errs, cg_conf_setting(&bc->src, "role"),
+			    "backend \"%s\": the authorizer role is not supported by this version",
+			    bc->name);
+		if (bc->spawn != NULL)
+			check_spawn(cfg, bc, errs);
 		if (bc->connect.n == 0 && bc->spawn != NULL) {
 			/* A spawned application without `connect`: a private socket. */
 			char *addr = private_socket(cfg->path, bc->name);
@@ -439,10 +471,12 @@ build_sites(struct gw_config *cfg, struct cg_errors *errs)
 				cg_error_add(errs, cg_conf_setting(&lc->src, "path"),
 				    "location path \"%s\" must start with '/'", lc->path);
 			for (k = 0; k < j; k++)
-				if (strcmp(s->loc_paths[k], lc->path) == 0)
+				if (cg_strcaseeq(s->loc_paths[k], s->loc_lens[k], lc->path, plen))
 					cg_error_add(errs, cg_conf_setting(&lc->src, "path"),
-					    "location \"%s\" is defined twice in site \"%s\"",
-					    lc->path, sc->name);
+					    "location \"%s\" is defined twice in site \"%s\"%s",
+					    lc->path, sc->name, strcmp(s->loc_paths[k], lc->path) ?
+					    " (letter case aside: every request under it would be refused)" :
+					    "");
 			l->script_name = cg_strndup(lc->path,
 			    plen > 0 && lc->path[plen - 1] == '/' ? plen - 1 : plen);
 			l->backend = find_backend(cfg, lc->backend);
@@ -605,14 +639,16 @@ gw_config_load(const char *path, struct cg_errors *errs)
 	 * run: -t lists every error at once. */
 	cg_conf_parse(config_root_setting(&lc), &gw_conf_schema, &cfg->raw, dir, errs);
 	free(copy);
-	rc = gnutls_priority_init2(&cfg->priority, cfg->raw.tls.priorities, &errpos,
-	    GNUTLS_PRIORITY_INIT_DEF_APPEND);
+	rc = gnutls_priority_init2(&cfg->priority, cfg->raw.tls.priorities, &errpos, 0);
 	if (rc < 0) {
 		cg_error_add(errs, config_lookup(&lc, "tls.priorities"),
 		    "tls.priorities: %s (%d) at \"%s\"", gnutls_strerror(rc), rc,
 		    errpos ? errpos : "");
 		cfg->priority = NULL;
 	}
+	if (cfg->raw.tls.ticket_key_file[0] != '\0')
+		cg_error_add(errs, config_lookup(&lc, "tls.ticket_key_file"),
+		    "tls.ticket_key_file: shared ticket keys are not supported by this version");
 	build_backends(cfg, errs);
 	build_sites(cfg, errs);
 	build_listeners(cfg, errs);

@@ -183,7 +183,7 @@ struct gw_worker {
 	struct ev_loop *loop;
 	struct gw_config *cfg;
 	ev_io *accept_io;		/* one per listener */
-	ev_signal sig_quit, sig_term, sig_usr1;
+	ev_signal sig_quit, sig_usr1;
 	ev_timer stop_timer;
 	int draining;
 	size_t nconns, max_conns;

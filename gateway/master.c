@@ -270,7 +270,7 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		m.stopping = 1;
 		cg_log(CG_LOG_INFO, 0, "stopping (signal %d)", w->signum);
 		close_listeners(m.cfg);
-		signal_workers(SIGTERM, 0);
+		signal_workers(SIGQUIT, 0);
 		ev_timer_set(&m.stop_timer, (ev_tstamp)m.cfg->raw.shutdown_timeout + 1, 0);
 		ev_timer_start(loop, &m.stop_timer);
 		maybe_exit();

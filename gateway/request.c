@@ -376,7 +376,9 @@ response_head(struct gw_request *r, const struct gw_cgi_response *cr)
 	for (i = 0; i < cr->nheaders; i++) {
 		const struct gw_cgi_header *h = &cr->headers[i];
 
-		if (hop_by_hop(&h->name))
+		/* certgate writes Server and Date itself. */
+		if (hop_by_hop(&h->name) || cg_strcaseeq(h->name.p, h->name.len, "Server", 6) ||
+		    cg_strcaseeq(h->name.p, h->name.len, "Date", 4))
 			continue;
 		cg_buf_printf(&c->wbuf, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p,
 		    (int)h->value.len, h->value.p);
@@ -468,9 +470,10 @@ gw_request_log(struct gw_request *r)
 	time_t wall = time(NULL);
 	struct tm tm;
 	long ms;
-	int n;
+	int n, json;
+	const char *(*esc)(char *, size_t, const void *, size_t);
 
-	if (gw_worker->cfg->raw.access_log[0] == 'o' && strcmp(gw_worker->cfg->raw.access_log, "off") == 0)
+	if (strcmp(gw_worker->cfg->raw.access_log, "off") == 0)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (now.tv_sec - r->start.tv_sec) * 1000 + (now.tv_nsec - r->start.tv_nsec) / 1000000;
@@ -480,10 +483,12 @@ gw_request_log(struct gw_request *r)
 		snprintf(code, sizeof(code), "%d.%s", r->status, r->status_detail);
 	else
 		snprintf(code, sizeof(code), "%d", r->status);
-	cg_escape(target, sizeof(target), r->target ? r->target : "", r->target ? r->target_len : 0);
-	cg_escape(refb, sizeof(refb), ref ? ref->value : "-", ref ? ref->vlen : 1);
-	cg_escape(uab, sizeof(uab), ua ? ua->value : "-", ua ? ua->vlen : 1);
-	if (gw_worker->cfg->raw.access_log_format == GW_ALOG_JSON)
+	json = gw_worker->cfg->raw.access_log_format == GW_ALOG_JSON;
+	esc = json ? cg_escape_json : cg_escape;
+	esc(target, sizeof(target), r->target ? r->target : "", r->target ? r->target_len : 0);
+	esc(refb, sizeof(refb), ref ? ref->value : "-", ref ? ref->vlen : 1);
+	esc(uab, sizeof(uab), ua ? ua->value : "-", ua ? ua->vlen : 1);
+	if (json)
 		n = snprintf(line, sizeof(line),
 		    "{\"remote_addr\":\"%s\",\"time\":\"%s\",\"method\":\"%s\",\"target\":\"%s\","
 		    "\"protocol\":\"HTTP/%d.%d\",\"status\":\"%s\",\"bytes\":%llu,\"referer\":\"%s\","

@@ -1,12 +1,13 @@
 /*
  * worker.c: a worker process: drops privileges, accepts connections on the
- * inherited listeners and runs them on its libev loop. SIGQUIT/SIGTERM
- * drain it: stop accepting, let requests in flight finish (bounded by
+ * inherited listeners and runs them on its libev loop. SIGQUIT from the
+ * master drains it: stop accepting, let requests in flight finish (bounded by
  * shutdown_timeout), exit.
  */
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -159,13 +160,17 @@ gw_worker_run(struct gw_config *cfg)
 		w.backends[i].def = &cfg->backends[i];
 		w.backends[i].max_conns = share > 0 ? share : 1;
 	}
+	/* Only the master stops a worker (SIGQUIT), also when it dies; a ^C or
+	 * a SIGTERM sent to the whole process group is the master's to handle. */
 	ev_signal_init(&w.sig_quit, on_signal, SIGQUIT);
-	ev_signal_init(&w.sig_term, on_signal, SIGTERM);
 	ev_signal_init(&w.sig_usr1, on_signal, SIGUSR1);
 	ev_signal_start(w.loop, &w.sig_quit);
-	ev_signal_start(w.loop, &w.sig_term);
 	ev_signal_start(w.loop, &w.sig_usr1);
-	signal(SIGINT, SIG_IGN);	/* ^C reaches the master, which stops us */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	prctl(PR_SET_PDEATHSIG, SIGQUIT);
+	if (getppid() == 1)
+		raise(SIGQUIT);	/* the master died before prctl */
 	ev_timer_init(&w.stop_timer, on_stop_timer, 0, 0);
 	accept_start_all();
 
