@@ -1,0 +1,149 @@
+/*
+ * certauth.h: certgate's certificate module: what a client certificate
+ * says (facts.c), whether it is to be trusted (trust.c, crl.c), and the
+ * mod_ssl and IIS variables that describe it (export.c). Pure: DER and
+ * files in, facts and verdicts out; no sockets, no events. Prefix ca_.
+ */
+#ifndef CERTAUTH_H
+#define CERTAUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "common/common.h"
+
+/* ---- facts.c: what a certificate says, extracted once ---- */
+
+struct ca_dn_attr {
+	const char *name;	/* short name as mod_ssl prints it: "CN", "OU", "emailAddress"...;
+				   the dotted OID for unknown types */
+	char *value;		/* UTF-8, as in the certificate */
+};
+
+struct ca_dn {
+	struct ca_dn_attr *attrs;	/* in certificate order (most general first) */
+	size_t n;
+	char *rfc4514;		/* RFC 4514: most specific first, "CN=Alice,OU=Eng,O=Corp,C=US" */
+	char *iis;		/* IIS: certificate order, ", ": "C=US, O=Corp, OU=Eng, CN=Alice" */
+};
+
+struct ca_facts {
+	uint8_t *der;
+	size_t der_len;
+	struct ca_dn subject, issuer;
+	int version;			/* 1..3 */
+	char serial_hex[129];		/* uppercase, two digits a byte, no colons */
+	char serial_iis[193];		/* "04-67-F3-02" */
+	uint8_t serial[64];
+	size_t serial_len;
+	time_t not_before, not_after;
+	struct cg_strv san_email, san_dns, san_uri, san_upn;	/* in certificate order */
+	uint8_t sha256[32];		/* of the DER certificate */
+	uint8_t spki_sha256[32];	/* of the DER SubjectPublicKeyInfo */
+	uint8_t spki_sha1[20];		/* the same with SHA-1 (directory lookups) */
+	uint8_t ski[64];		/* SubjectKeyIdentifier; ski_len 0 when absent */
+	size_t ski_len;
+	char *sid;			/* "S-1-5-21-...", from 1.3.6.1.4.1.311.25.2; NULL */
+	const char *key_alg;		/* mod_ssl names: "rsaEncryption", "id-ecPublicKey" ... */
+	const char *sig_alg;		/* "sha256WithRSAEncryption", "ecdsa-with-SHA256" ... */
+	unsigned key_bits;
+	int has_eku, eku_client;	/* extended key usage present / includes clientAuth */
+};
+
+/* Fills f from a DER certificate. 0, or -1 with a reason in err. Untrusted
+ * input: every field is bounded and checked. ca_facts_free(NULL) is fine. */
+int ca_facts_from_der(const uint8_t *der, size_t len, struct ca_facts *f, char *err,
+                      size_t errlen);
+void ca_facts_free(struct ca_facts *f);
+/* The DER as PEM ("-----BEGIN CERTIFICATE-----\n..."), malloc'd. */
+char *ca_pem(const uint8_t *der, size_t len);
+
+/* ---- export.c: the variables that describe a client certificate ---- */
+
+/* Receives each variable; value is NUL-terminated, vlen its length. */
+typedef void (*ca_var_fn)(void *ctx, const char *name, const char *value, size_t vlen);
+
+/* Longest exported certificate value; longer ones become "TOO_LARGE". */
+#define CA_VAR_CAP 16384
+
+/* The client part of the mod_ssl set (SPEC section 6): SSL_CLIENT_S_DN,
+ * SSL_CLIENT_S_DN_x (and _1, _2 ...), SSL_CLIENT_I_DN..., M_SERIAL,
+ * M_VERSION, V_START, V_END, V_REMAIN (days left at `now`), A_SIG, A_KEY,
+ * SAN_Email_n, SAN_DNS_n, SAN_OTHER_msUPN_n, FINGERPRINT_SHA256.
+ * SSL_CLIENT_VERIFY is the caller's (it knows the verdict). */
+void ca_export_ssl(const struct ca_facts *f, time_t now, ca_var_fn fn, void *ctx);
+/* The client part of the IIS set: CERT_COOKIE, CERT_SUBJECT, CERT_ISSUER,
+ * CERT_SERIALNUMBER. CERT_FLAGS and the key sizes are the caller's. */
+void ca_export_iis(const struct ca_facts *f, ca_var_fn fn, void *ctx);
+
+/* ---- trust.c / crl.c: verification against a `trust` entry ---- */
+
+enum ca_verdict {
+	CA_VERDICT_NONE,	/* no certificate presented */
+	CA_VERDICT_OK,
+	CA_VERDICT_REVOKED,	/* 403.13 */
+	CA_VERDICT_EXPIRED,	/* expired or not yet valid: 403.17 */
+	CA_VERDICT_INVALID,	/* anything else: 403.16 */
+	CA_VERDICT__MAX
+};
+extern const char *const ca_verdict_names[CA_VERDICT__MAX];
+
+enum ca_crl_check { CA_CRL_NONE, CA_CRL_LEAF, CA_CRL_CHAIN, CA_CRL_CHECK__MAX };
+enum ca_deny_allow { CA_DENY, CA_ALLOW, CA_DENY_ALLOW__MAX };
+enum ca_key_purpose { CA_KP_CLIENT, CA_KP_ANY, CA_KP__MAX };
+
+/* A `trust` entry as written (SPEC section 3). */
+struct ca_trust_conf {
+	struct cg_conf_src src;
+	char *name;
+	struct cg_strv ca, crl;
+	int crl_check;			/* enum ca_crl_check */
+	int crl_missing, crl_expired;	/* enum ca_deny_allow */
+	int64_t crl_reload;
+	int64_t depth;
+	int key_purpose;		/* enum ca_key_purpose */
+	struct cg_strv advertise;
+};
+/* Keys of one trust entry; the gateway embeds it as a map ("trust"). */
+extern const struct cg_conf_schema ca_trust_schema;
+
+struct ca_trust;
+
+/* Loads the CA and CRL files of c. NULL with errors (FILE:LINE of the
+ * offending setting) added to errs. Reference counted: a connection holds
+ * the trust it verified with across a CRL reload. */
+struct ca_trust *ca_trust_new(const struct ca_trust_conf *c, struct cg_errors *errs);
+struct ca_trust *ca_trust_ref(struct ca_trust *t);
+void ca_trust_unref(struct ca_trust *t);	/* NULL accepted */
+
+/* Re-reads the CRL files whose mtime or size changed. Returns a new trust
+ * (the caller swaps it in and unrefs the old), or NULL when nothing changed
+ * or a file failed to parse (then logged, and the old one stays). */
+struct ca_trust *ca_trust_reload_crls(struct ca_trust *t);
+
+/* The trust anchors (and intermediates) as a GnuTLS trust list, for the
+ * CertificateRequest's CA names (the `advertise` list, else `ca`). Owned
+ * by t. */
+gnutls_x509_trust_list_t ca_trust_advertised(const struct ca_trust *t);
+
+struct ca_result {
+	enum ca_verdict verdict;
+	char reason[160];	/* for SSL_CLIENT_VERIFY=FAILED:reason; "" when OK */
+	int issuer_untrusted;	/* CERT_FLAGS bit 1 */
+};
+
+/* Verifies a client chain (leaf first, DER) at time `now` against t: chain
+ * to a trusted CA within `depth`, validity, clientAuth key purpose, and
+ * revocation as `crl_check` says, failing closed where GnuTLS does not
+ * (SPEC section 4 and NOTES: no CRL for an issuer, bad CRL signature, CRL
+ * of another issuer, CRL signer without cRLSign, CRL past nextUpdate, an
+ * unknown critical CRL extension). Starts at INVALID and sets OK only when
+ * every check passed. Returns the verdict (also in out). */
+enum ca_verdict ca_verify(const struct ca_trust *t, const gnutls_datum_t *chain, size_t n,
+                          time_t now, struct ca_result *out);
+
+#endif
