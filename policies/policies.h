@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+#include "common/common.h"
+#include "certauth/certauth.h"
+
 /* ---- path.c: request-path normalization (SPEC section 5) ---- */
 
 enum pol_path_err {
@@ -59,5 +62,60 @@ enum pol_path_err pol_path_normalize(const char *in, size_t len, char *out,
  */
 int pol_location_match(const char *const *paths, const size_t *lens, size_t n,
                        const char *path, size_t len);
+
+/* ---- policy.c: policies and the decisions of SPEC section 4 ---- */
+
+enum pol_client_cert { POL_CERT_IGNORE, POL_CERT_ACCEPT, POL_CERT_REQUIRE, POL_CERT__MAX };
+extern const char *const pol_client_cert_names[POL_CERT__MAX];
+
+/* Variable sets a policy exports (bits). */
+#define POL_EXPORT_SSL   0x1
+#define POL_EXPORT_IIS   0x2
+#define POL_EXPORT_CERT  0x4
+#define POL_EXPORT_CHAIN 0x8
+
+/* A policy as written. */
+struct pol_policy_conf {
+	struct cg_conf_src src;
+	char *name;
+	int client_certificate;		/* enum pol_client_cert */
+	struct cg_strv export;
+};
+/* Keys of one policy; the gateway embeds it as a map ("policies"). */
+extern const struct cg_conf_schema pol_policy_schema;
+
+/* A policy ready for decisions. */
+struct pol_policy {
+	const char *name;
+	enum pol_client_cert client_certificate;
+	unsigned export;		/* POL_EXPORT_* */
+};
+
+/* The policy of a location or site that names none: every key at its default. */
+extern const struct pol_policy pol_default_policy;
+
+/* Compiles c into p; errors (FILE:LINE) into errs. 0 or -1. */
+int pol_policy_build(struct pol_policy *p, const struct pol_policy_conf *c,
+                     struct cg_errors *errs);
+
+/* What a request brings to the decision. */
+struct pol_request {
+	int tls;
+	int cert_presented;
+	enum ca_verdict verdict;	/* of the presented certificate */
+};
+
+/* An answer: 0 to let the request on, else the HTTP status and the IIS
+ * sub-status ("7" of 403.7, NULL for none). */
+struct pol_decision {
+	int status;
+	const char *detail;
+};
+
+/* The decisions of SPEC section 4 that concern certificates, in order. */
+struct pol_decision pol_decide(const struct pol_policy *p, const struct pol_request *rq);
+/* The text of a status for error pages and logs: "Client certificate
+ * required" for 403 "7"; NULL when the sub-status has no name. */
+const char *pol_detail_text(int status, const char *detail);
 
 #endif
