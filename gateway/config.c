@@ -29,6 +29,12 @@ static const char *const alog_targets[] = { "stdout", "off", "syslog", NULL };
 static const char *const alog_formats[] = { "combined+", "json", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const roles[] = { "responder", "authorizer", NULL };
+const char *const gw_client_auth_names[GW_CA__MAX] = {
+	"off", "request", "require", "deferred", "auto",
+};
+/* "auto" stands for the default and is printed by -p as resolved. */
+static const char *const client_auth_choices_auto[] = { "off", "request", "require", "deferred",
+	"auto", NULL };
 
 static const struct cg_conf_key limits_keys[] = {
 	{ "handshake_timeout", CG_CONF_INT, K(gw_limits_conf, handshake_timeout), "10", 0, 1, 3600, NULL, NULL, "seconds" },
@@ -87,6 +93,7 @@ static const struct cg_conf_schema backend_schema = {
 static const struct cg_conf_key location_keys[] = {
 	{ "path", CG_CONF_STRING, K(gw_location_conf, path), NULL, CG_CONF_REQUIRED, 0, 0, NULL, NULL, NULL },
 	{ "backend", CG_CONF_STRING, K(gw_location_conf, backend), NULL, CG_CONF_REQUIRED, 0, 0, NULL, NULL, NULL },
+	{ "policy", CG_CONF_STRING, K(gw_location_conf, policy), NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 static const struct cg_conf_schema location_schema = {
 	"location", sizeof(struct gw_location_conf), location_keys, CG_NELEM(location_keys),
@@ -100,6 +107,10 @@ static const struct cg_conf_key site_keys[] = {
 	{ "default", CG_CONF_BOOL, K(gw_site_conf, is_default), "false", 0, 0, 0, NULL, NULL, NULL },
 	{ "certificate", CG_CONF_STRING, K(gw_site_conf, certificate), NULL, CG_CONF_PATH, 0, 0, NULL, NULL, NULL },
 	{ "key", CG_CONF_STRING, K(gw_site_conf, key), NULL, CG_CONF_PATH, 0, 0, NULL, NULL, NULL },
+	{ "client_trust", CG_CONF_STRING, K(gw_site_conf, client_trust), NULL, 0, 0, 0, NULL, NULL, NULL },
+	/* No default in the table: "auto" is resolved from the policies. */
+	{ "tls_client_auth", CG_CONF_ENUM, K(gw_site_conf, tls_client_auth), "auto", 0, 0, 0, client_auth_choices_auto, NULL, NULL },
+	{ "policy", CG_CONF_STRING, K(gw_site_conf, policy), NULL, 0, 0, 0, NULL, NULL, NULL },
 	{ "locations", CG_CONF_LIST, K(gw_site_conf, locations), NULL, 0, 0, 0, NULL, &location_schema, NULL },
 };
 static const struct cg_conf_schema site_schema = {
@@ -120,6 +131,8 @@ static const struct cg_conf_key top_keys[] = {
 	{ "shutdown_timeout", CG_CONF_INT, K(gw_conf, shutdown_timeout), "30", 0, 0, 86400, NULL, NULL, NULL },
 	{ "limits", CG_CONF_GROUP, K(gw_conf, limits), NULL, 0, 0, 0, NULL, &limits_schema, NULL },
 	{ "tls", CG_CONF_GROUP, K(gw_conf, tls), NULL, 0, 0, 0, NULL, &tls_schema, NULL },
+	{ "trust", CG_CONF_MAP, K(gw_conf, trust), NULL, 0, 0, 0, NULL, &ca_trust_schema, NULL },
+	{ "policies", CG_CONF_MAP, K(gw_conf, policies), NULL, 0, 0, 0, NULL, &pol_policy_schema, NULL },
 	{ "backends", CG_CONF_MAP, K(gw_conf, backends), NULL, 0, 0, 0, NULL, &backend_schema, NULL },
 	{ "sites", CG_CONF_LIST, K(gw_conf, sites), NULL, 0, 0, 0, NULL, &site_schema, NULL },
 };
@@ -275,6 +288,44 @@ gw_site_for_host(const struct gw_listener *l, const char *host, size_t len)
 
 /* ---- building the snapshot ---- */
 
+static void
+build_trusts(struct gw_config *cfg, struct cg_errors *errs)
+{
+	size_t i;
+
+	cfg->ntrusts = cfg->raw.trust.n;
+	cfg->trusts = cg_calloc(cfg->ntrusts, sizeof(*cfg->trusts));
+	for (i = 0; i < cfg->ntrusts; i++)
+		cfg->trusts[i] = ca_trust_new(CG_VEC_AT(cfg->raw.trust, struct ca_trust_conf, i),
+		    errs);
+}
+
+static void
+build_policies(struct gw_config *cfg, struct cg_errors *errs)
+{
+	size_t i;
+
+	cfg->npolicies = cfg->raw.policies.n;
+	cfg->policies = cg_calloc(cfg->npolicies, sizeof(*cfg->policies));
+	for (i = 0; i < cfg->npolicies; i++)
+		pol_policy_build(&cfg->policies[i],
+		    CG_VEC_AT(cfg->raw.policies, struct pol_policy_conf, i), errs);
+}
+
+/* The policy named `name` ("" for the fallback), or NULL when none is. */
+static const struct pol_policy *
+find_policy(const struct gw_config *cfg, const char *name, const struct pol_policy *fallback)
+{
+	size_t i;
+
+	if (name[0] == '\0')
+		return fallback;
+	for (i = 0; i < cfg->npolicies; i++)
+		if (strcmp(cfg->policies[i].name, name) == 0)
+			return &cfg->policies[i];
+	return NULL;
+}
+
 static struct gw_backend_def *
 find_backend(struct gw_config *cfg, const char *name)
 {
@@ -388,24 +439,11 @@ build_backends(struct gw_config *cfg, struct cg_errors *errs)
 	}
 }
 
-static char *
-dn_string(gnutls_x509_crt_t crt, int issuer)
-{
-	gnutls_datum_t d = { NULL, 0 };
-	char *s;
-	int rc;
-
-	rc = issuer ? gnutls_x509_crt_get_issuer_dn3(crt, &d, 0) :
-	    gnutls_x509_crt_get_dn3(crt, &d, 0);
-	if (rc < 0)
-		return cg_strdup("");
-	s = cg_strndup((const char *)d.data, d.size);
-	gnutls_free(d.data);
-	return s;
-}
+static void set_client_ca_names(struct gw_config *cfg, struct gw_site *s,
+    struct cg_errors *errs);
 
 static void
-load_site_credentials(struct gw_site *s, struct cg_errors *errs)
+load_site_credentials(struct gw_config *cfg, struct gw_site *s, struct cg_errors *errs)
 {
 	const struct gw_site_conf *sc = s->conf;
 	gnutls_x509_crt_t *crts = NULL;
@@ -430,12 +468,51 @@ load_site_credentials(struct gw_site *s, struct cg_errors *errs)
 	/* The leaf's names, for SSL_SERVER_S_DN and friends. */
 	rc = gnutls_certificate_get_x509_crt(s->cred, 0, &crts, &ncrts);
 	if (rc >= 0 && ncrts > 0) {
-		s->server_subject = dn_string(crts[0], 0);
-		s->server_issuer = dn_string(crts[0], 1);
+		gnutls_datum_t der = { NULL, 0 };
+		struct ca_facts f;
+		char err[128];
+
+		if (gnutls_x509_crt_export2(crts[0], GNUTLS_X509_FMT_DER, &der) >= 0 &&
+		    ca_facts_from_der(der.data, der.size, &f, err, sizeof(err)) == 0) {
+			s->server_subject = cg_strdup(f.subject.rfc4514);
+			s->server_issuer = cg_strdup(f.issuer.rfc4514);
+			s->server_subject_iis = cg_strdup(f.subject.iis);
+			s->server_issuer_iis = cg_strdup(f.issuer.iis);
+			s->server_key_bits = f.key_bits;
+			ca_facts_free(&f);
+		}
+		gnutls_free(der.data);
 		for (unsigned i = 0; i < ncrts; i++)
 			gnutls_x509_crt_deinit(crts[i]);
 		gnutls_free(crts);
 	}
+	if (s->client_auth != GW_CA_OFF && s->trust >= 0)
+		set_client_ca_names(cfg, s, errs);
+}
+
+/* The CA names of the CertificateRequest: `advertise`, else `ca`. GnuTLS
+ * takes them from the credentials' own trust list; verification itself is
+ * certauth's (gw_tls_verify), never GnuTLS's default. */
+static void
+set_client_ca_names(struct gw_config *cfg, struct gw_site *s, struct cg_errors *errs)
+{
+	const struct ca_trust_conf *tc = CG_VEC_AT(cfg->raw.trust, struct ca_trust_conf,
+	    (size_t)s->trust);
+	const struct cg_strv *files = tc->advertise.n ? &tc->advertise : &tc->ca;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < files->n; i++) {
+		rc = gnutls_certificate_set_x509_trust_file(s->cred, files->v[i], GNUTLS_X509_FMT_PEM);
+		if (rc < 0)
+			rc = gnutls_certificate_set_x509_trust_file(s->cred, files->v[i],
+			    GNUTLS_X509_FMT_DER);
+		if (rc < 0)
+			cg_error_add(errs, cg_conf_setting(&tc->src, tc->advertise.n ? "advertise" : "ca"),
+			    "trust \"%s\": cannot load \"%s\": %s (%d)", tc->name, files->v[i],
+			    gnutls_strerror(rc), rc);
+	}
+	gnutls_certificate_set_verify_function(s->cred, gw_tls_verify);
 }
 
 static void
@@ -450,6 +527,20 @@ build_sites(struct gw_config *cfg, struct cg_errors *errs)
 		const struct gw_site_conf *sc = CG_VEC_AT(cfg->raw.sites, struct gw_site_conf, i);
 
 		s->conf = sc;
+		s->trust = -1;
+		s->policy = find_policy(cfg, sc->policy, &pol_default_policy);
+		if (s->policy == NULL) {
+			cg_error_add(errs, cg_conf_setting(&sc->src, "policy"),
+			    "site \"%s\": no policy named \"%s\"", sc->name, sc->policy);
+			s->policy = &pol_default_policy;
+		}
+		for (j = 0; j < cfg->ntrusts; j++)
+			if (strcmp(CG_VEC_AT(cfg->raw.trust, struct ca_trust_conf, j)->name,
+			    sc->client_trust) == 0)
+				s->trust = (ssize_t)j;
+		if (sc->client_trust[0] != '\0' && s->trust < 0)
+			cg_error_add(errs, cg_conf_setting(&sc->src, "client_trust"),
+			    "site \"%s\": no trust named \"%s\"", sc->name, sc->client_trust);
 		for (j = 0; j < i; j++)
 			if (strcmp(cfg->sites[j].conf->name, sc->name) == 0)
 				cg_error_add(errs, cg_conf_setting(&sc->src, "name"),
@@ -479,12 +570,46 @@ build_sites(struct gw_config *cfg, struct cg_errors *errs)
 					    "");
 			l->script_name = cg_strndup(lc->path,
 			    plen > 0 && lc->path[plen - 1] == '/' ? plen - 1 : plen);
+			l->policy = find_policy(cfg, lc->policy, s->policy);
+			if (l->policy == NULL) {
+				cg_error_add(errs, cg_conf_setting(&lc->src, "policy"),
+				    "location \"%s\": no policy named \"%s\"", lc->path, lc->policy);
+				l->policy = s->policy;
+			}
 			l->backend = find_backend(cfg, lc->backend);
 			if (l->backend == NULL)
 				cg_error_add(errs, cg_conf_setting(&lc->src, "backend"),
 				    "location \"%s\": no backend named \"%s\"", lc->path, lc->backend);
 		}
 	}
+}
+
+/* tls_client_auth: "auto" asks for a certificate when a policy of the site
+ * accepts or requires one; asking needs a trust to verify against. */
+static void
+resolve_client_auth(struct gw_config *cfg, struct gw_site *s, struct cg_errors *errs)
+{
+	struct gw_site_conf *sc = (struct gw_site_conf *)s->conf;
+	const config_setting_t *where = cg_conf_setting(&sc->src, "tls_client_auth");
+	int wants = s->policy->client_certificate != POL_CERT_IGNORE;
+	size_t j;
+
+	for (j = 0; j < s->nlocs; j++)
+		wants |= s->locs[j].policy->client_certificate != POL_CERT_IGNORE;
+	s->client_auth = (enum gw_client_auth)sc->tls_client_auth;
+	if (s->client_auth == GW_CA_AUTO)
+		s->client_auth = wants ? GW_CA_REQUEST : GW_CA_OFF;
+	sc->tls_client_auth = (int)s->client_auth;	/* -p prints it resolved */
+	if (s->client_auth == GW_CA_DEFERRED)
+		cg_error_add(errs, where, "site \"%s\": tls_client_auth \"deferred\" is not "
+		    "supported by this version", sc->name);
+	if (s->client_auth != GW_CA_OFF && s->trust < 0)
+		cg_error_add(errs, where, "site \"%s\": asking for client certificates needs "
+		    "\"client_trust\"", sc->name);
+	if (s->client_auth == GW_CA_OFF && wants)
+		cg_error_add(errs, where, "site \"%s\": a policy accepts or requires a client "
+		    "certificate but tls_client_auth is \"off\"", sc->name);
+	(void)cfg;
 }
 
 static struct gw_listener *
@@ -552,8 +677,9 @@ build_listeners(struct gw_config *cfg, struct cg_errors *errs)
 				s->https_port = l->port;
 			https |= l->tls;
 		}
+		resolve_client_auth(cfg, s, errs);
 		if (https)
-			load_site_credentials(s, errs);
+			load_site_credentials(cfg, s, errs);
 	}
 	/* Sites point into cfg->sites, stable now; listeners were reallocated
 	 * above, so the site lists are filled in a second pass. */
@@ -586,6 +712,22 @@ build_listeners(struct gw_config *cfg, struct cg_errors *errs)
 		cg_error_at(errs, cfg->path, 0, "no site listens anywhere (\"sites\" is empty)");
 }
 
+/* An error at a top-level key's line, or at the file when the key is
+ * absent (its default is what failed). */
+static void
+error_at_key(const struct gw_config *cfg, const config_t *lc, const char *key, const char *fmt,
+    const char *arg, struct cg_errors *errs)
+{
+	const config_setting_t *s = config_lookup(lc, key);
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	if (s != NULL)
+		cg_error_add(errs, s, "%s", msg);
+	else
+		cg_error_at(errs, cfg->path, 0, "%s", msg);
+}
+
 static void
 build_process(struct gw_config *cfg, const config_t *lc, struct cg_errors *errs)
 {
@@ -603,16 +745,11 @@ build_process(struct gw_config *cfg, const config_t *lc, struct cg_errors *errs)
 	cfg->uid = getuid();
 	cfg->gid = getgid();
 	if ((pw = getpwnam(c->user)) == NULL)
-		config_lookup(lc, "user") ?
-		    cg_error_add(errs, config_lookup(lc, "user"), "user \"%s\" does not exist", c->user) :
-		    cg_error_at(errs, cfg->path, 0, "user \"%s\" does not exist", c->user);
+		error_at_key(cfg, lc, "user", "user \"%s\" does not exist", c->user, errs);
 	else
 		cfg->uid = pw->pw_uid;
 	if ((gr = getgrnam(c->group)) == NULL)
-		config_lookup(lc, "group") ?
-		    cg_error_add(errs, config_lookup(lc, "group"), "group \"%s\" does not exist",
-		    c->group) :
-		    cg_error_at(errs, cfg->path, 0, "group \"%s\" does not exist", c->group);
+		error_at_key(cfg, lc, "group", "group \"%s\" does not exist", c->group, errs);
 	else
 		cfg->gid = gr->gr_gid;
 }
@@ -649,6 +786,8 @@ gw_config_load(const char *path, struct cg_errors *errs)
 	if (cfg->raw.tls.ticket_key_file[0] != '\0')
 		cg_error_add(errs, config_lookup(&lc, "tls.ticket_key_file"),
 		    "tls.ticket_key_file: shared ticket keys are not supported by this version");
+	build_trusts(cfg, errs);
+	build_policies(cfg, errs);
 	build_backends(cfg, errs);
 	build_sites(cfg, errs);
 	build_listeners(cfg, errs);
@@ -694,6 +833,8 @@ gw_config_free(struct gw_config *cfg)
 		free(s->loc_lens);
 		free(s->server_subject);
 		free(s->server_issuer);
+		free(s->server_subject_iis);
+		free(s->server_issuer_iis);
 	}
 	free(cfg->sites);
 	for (i = 0; i < cfg->nbackends; i++) {
@@ -702,6 +843,10 @@ gw_config_free(struct gw_config *cfg)
 		free(cfg->backends[i].addrs);
 	}
 	free(cfg->backends);
+	for (i = 0; i < cfg->ntrusts; i++)
+		ca_trust_unref(cfg->trusts[i]);
+	free(cfg->trusts);
+	free(cfg->policies);
 	if (cfg->priority)
 		gnutls_priority_deinit(cfg->priority);
 	cg_conf_free(&gw_conf_schema, &cfg->raw);

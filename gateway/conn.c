@@ -206,6 +206,7 @@ gw_conn_close(struct gw_conn *c, enum gw_close_reason why)
 	ev_timer_stop(gw_worker->loop, &c->timer);
 	if (c->tls)
 		gnutls_deinit(c->tls);
+	gw_auth_free(&c->auth);
 	close(c->fd);
 	cg_buf_free(&c->rbuf);
 	cg_buf_free(&c->wbuf);
@@ -379,6 +380,10 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		c->state = GW_CONN_HEAD;
+		/* A resumed session brings its certificate without a handshake
+		 * callback: verified here, against today's CRLs. */
+		if (c->site->client_auth != GW_CA_OFF)
+			gw_auth_verify(c);
 		gw_http_init(c);
 		set_timer(c, TM_HEAD, 1);	/* the first request is expected now */
 		revents |= EV_READ;		/* GnuTLS may hold early data already */

@@ -20,11 +20,17 @@
 #include "common/common.h"
 #include "gateway/gateway.h"
 #include "gateway/fcgi_proto.h"
+#include "certauth/certauth.h"
+#include "policies/policies.h"
 
 /* ---- config.c: raw configuration (as written) and the built snapshot ---- */
 
 enum gw_log_format { GW_ALOG_COMBINED_PLUS, GW_ALOG_JSON, GW_ALOG__MAX };
 enum gw_role { GW_ROLE_RESPONDER, GW_ROLE_AUTHORIZER, GW_ROLE__MAX };
+/* A site's tls_client_auth; AUTO is the default, resolved by config.c. */
+enum gw_client_auth { GW_CA_OFF, GW_CA_REQUEST, GW_CA_REQUIRE, GW_CA_DEFERRED, GW_CA_AUTO,
+	GW_CA__MAX };
+extern const char *const gw_client_auth_names[GW_CA__MAX];
 
 struct gw_limits_conf {
 	int64_t handshake_timeout, header_timeout, body_timeout;
@@ -64,6 +70,7 @@ struct gw_location_conf {
 	struct cg_conf_src src;
 	char *path;
 	char *backend;
+	char *policy;			/* "": the site's */
 };
 
 struct gw_site_conf {
@@ -72,6 +79,9 @@ struct gw_site_conf {
 	struct cg_strv listen, hosts;
 	int is_default;
 	char *certificate, *key;
+	char *client_trust;		/* a `trust` entry, "" for none */
+	int tls_client_auth;		/* enum gw_client_auth */
+	char *policy;			/* "": every key at its default */
 	struct cg_vec locations;	/* struct gw_location_conf */
 };
 
@@ -85,6 +95,8 @@ struct gw_conf {
 	int64_t shutdown_timeout;
 	struct gw_limits_conf limits;
 	struct gw_tls_conf tls;
+	struct cg_vec trust;		/* struct ca_trust_conf */
+	struct cg_vec policies;		/* struct pol_policy_conf */
 	struct cg_vec backends;		/* struct gw_backend_conf */
 	struct cg_vec sites;		/* struct gw_site_conf */
 };
@@ -106,6 +118,7 @@ struct gw_backend_def {
 
 struct gw_location {
 	const struct gw_location_conf *conf;
+	const struct pol_policy *policy;
 	struct gw_backend_def *backend;
 	char *script_name;		/* path without its trailing '/' */
 };
@@ -113,12 +126,17 @@ struct gw_location {
 struct gw_site {
 	const struct gw_site_conf *conf;
 	gnutls_certificate_credentials_t cred;	/* NULL when no https listener */
+	enum gw_client_auth client_auth;	/* resolved: never AUTO */
+	ssize_t trust;			/* index in gw_config.trusts, -1: none */
+	const struct pol_policy *policy;
 	struct gw_location *locs;
 	size_t nlocs;
 	const char **loc_paths;		/* for pol_location_match */
 	size_t *loc_lens;
 	int https_port;			/* first https listener's port, 0: none */
 	char *server_subject, *server_issuer;	/* of its certificate (RFC 4514) */
+	char *server_subject_iis, *server_issuer_iis;	/* the same, IIS order */
+	unsigned server_key_bits;
 };
 
 struct gw_listener {
@@ -137,6 +155,10 @@ struct gw_config {
 	struct gw_conf raw;
 	char *path;
 	gnutls_priority_t priority;
+	struct ca_trust **trusts;	/* one per raw.trust; swapped on CRL reload */
+	size_t ntrusts;
+	struct pol_policy *policies;	/* one per raw.policies */
+	size_t npolicies;
 	struct gw_backend_def *backends;
 	size_t nbackends;
 	struct gw_site *sites;
@@ -184,7 +206,7 @@ struct gw_worker {
 	struct gw_config *cfg;
 	ev_io *accept_io;		/* one per listener */
 	ev_signal sig_quit, sig_usr1;
-	ev_timer stop_timer;
+	ev_timer stop_timer, crl_timer;
 	int draining;
 	size_t nconns, max_conns;
 	struct gw_conn *conns;		/* doubly linked */
@@ -204,10 +226,24 @@ void gw_worker_conn_closed(void);
 /* ---- tls.c: GnuTLS sessions ---- */
 
 int gw_tls_session_new(struct gw_conn *c);
+/* Verify callback of credentials whose site asks for client certificates. */
+int gw_tls_verify(gnutls_session_t s);
 /* Runs the handshake; 1 done, 0 wants more I/O, -1 failed (logged). */
 int gw_tls_handshake(struct gw_conn *c);
 const char *gw_tls_protocol(gnutls_session_t s);	/* "TLSv1.3" */
 const char *gw_tls_cipher(gnutls_session_t s);		/* mod_ssl style name */
+
+/* ---- auth.c: the client certificate of a connection ---- */
+
+struct gw_auth;
+
+/* Verifies the peer's chain once (cached in c->auth); the verdict. */
+enum ca_verdict gw_auth_verify(struct gw_conn *c);
+void gw_auth_free(struct gw_auth *a);
+/* Exports the TLS and certificate variables that policy p allows. */
+void gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void *ctx);
+/* The CRL check timer of a worker: re-reads changed CRL files. */
+void gw_auth_crl_timer_start(void);
 
 /* ---- conn.c: client connections ---- */
 
@@ -275,6 +311,19 @@ struct gw_request {
 	struct cg_buf cgi_head;		/* STDOUT until the CGI header is complete */
 };
 
+/* What the connection's client certificate is worth (auth.c): decided once
+ * per connection, at the handshake or from a resumed session. */
+struct gw_auth {
+	int done;
+	int presented;
+	struct ca_result result;
+	struct ca_facts facts;		/* when presented and parsable */
+	int have_facts;
+	gnutls_datum_t *chain;		/* DER copies, leaf first */
+	size_t nchain;
+	struct ca_trust *trust;		/* what it was verified with (a reference) */
+};
+
 /* Where the last header-value piece ended, to catch obsolete folding. */
 struct gw_fold {
 	const char *exec_start, *exec_end;	/* the buffer given to llhttp */
@@ -307,6 +356,7 @@ struct gw_conn {
 	int read_eof;
 	int rst_to_linger;
 	unsigned nreq;			/* requests served */
+	struct gw_auth auth;
 	int parser_event;
 	struct gw_fold fold;		/* why llhttp stopped (http.c) */
 	struct gw_conn *next, *prev;

@@ -414,6 +414,7 @@ void
 gw_http_error(struct gw_conn *c, int status, const char *detail, int close)
 {
 	struct gw_request *r = c->req;
+	const char *text = pol_detail_text(status, detail);
 	char code[16], body[512];
 	int n;
 
@@ -430,10 +431,11 @@ gw_http_error(struct gw_conn *c, int status, const char *detail, int close)
 		snprintf(code, sizeof(code), "%d.%s", status, detail);
 	else
 		snprintf(code, sizeof(code), "%d", status);
+	if (text == NULL)
+		text = gw_http_reason(status);
 	n = snprintf(body, sizeof(body),
 	    "<!DOCTYPE html>\n<html><head><title>%s %s</title></head>"
-	    "<body><h1>%s %s</h1></body></html>\n",
-	    code, gw_http_reason(status), code, gw_http_reason(status));
+	    "<body><h1>%s %s</h1></body></html>\n", code, text, code, text);
 	if (close || !r->body_done)
 		c->keepalive = 0;
 	gw_http_head_begin(c, r, status, NULL, 0);

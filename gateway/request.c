@@ -78,6 +78,8 @@ gw_request_start(struct gw_conn *c, struct gw_request *r)
 	size_t plen, hostlen;
 	char *norm;
 	enum pol_path_err perr;
+	struct pol_request rq;
+	struct pol_decision d;
 	int i;
 
 	c->keepalive = r->keepalive && !gw_worker->draining;
@@ -151,6 +153,15 @@ gw_request_start(struct gw_conn *c, struct gw_request *r)
 		return fail(c, 404);
 	r->loc = &r->site->locs[i];
 
+	rq.tls = c->tls != NULL;
+	rq.cert_presented = c->auth.presented;
+	rq.verdict = c->auth.result.verdict;
+	d = pol_decide(r->loc->policy, &rq);
+	if (d.status != 0) {
+		gw_http_error(c, d.status, d.detail, 0);
+		return 0;
+	}
+
 	if (r->content_length > gw_worker->cfg->raw.limits.max_body_size)
 		return fail(c, 413);
 	if (r->expect_continue && !r->body_done) {
@@ -192,6 +203,13 @@ static void
 params(const char *name, const char *value)
 {
 	param(name, value, strlen(value));
+}
+
+static void
+param_fn(void *ctx, const char *name, const char *value, size_t vlen)
+{
+	(void)ctx;
+	param(name, value, vlen);
 }
 
 /* Names certgate sets itself: a configured `params` entry or a client
@@ -320,6 +338,7 @@ gw_request_params(struct gw_request *r, struct cg_buf *out, uint16_t id)
 	params("REMOTE_PORT", num);
 	if (c->tls)
 		params("HTTPS", "on");
+	gw_auth_export(c, r->loc->policy, param_fn, NULL);
 	header_params(r);
 
 	out->len += gw_fcgi_frame(cg_buf_reserve(out, gw_fcgi_frame_len(nv.len)), GW_FCGI_PARAMS,
@@ -465,7 +484,7 @@ gw_request_log(struct gw_request *r)
 {
 	struct gw_conn *c = r->conn;
 	const struct gw_header *ref = header(r, "Referer"), *ua = header(r, "User-Agent");
-	char t[64], target[1024], refb[512], uab[512], line[3072], code[16];
+	char t[64], target[1024], refb[512], uab[512], certb[512], line[4096], code[16];
 	struct timespec now;
 	time_t wall = time(NULL);
 	struct tm tm;
@@ -488,23 +507,29 @@ gw_request_log(struct gw_request *r)
 	esc(target, sizeof(target), r->target ? r->target : "", r->target ? r->target_len : 0);
 	esc(refb, sizeof(refb), ref ? ref->value : "-", ref ? ref->vlen : 1);
 	esc(uab, sizeof(uab), ua ? ua->value : "-", ua ? ua->vlen : 1);
+	if (c->auth.have_facts)
+		esc(certb, sizeof(certb), c->auth.facts.subject.rfc4514,
+		    strlen(c->auth.facts.subject.rfc4514));
+	else
+		strcpy(certb, "-");
 	if (json)
 		n = snprintf(line, sizeof(line),
 		    "{\"remote_addr\":\"%s\",\"time\":\"%s\",\"method\":\"%s\",\"target\":\"%s\","
 		    "\"protocol\":\"HTTP/%d.%d\",\"status\":\"%s\",\"bytes\":%llu,\"referer\":\"%s\","
-		    "\"user_agent\":\"%s\",\"tls\":\"%s\",\"cipher\":\"%s\",\"cert\":\"-\","
+		    "\"user_agent\":\"%s\",\"tls\":\"%s\",\"cipher\":\"%s\",\"cert\":\"%s\","
 		    "\"user\":\"-\",\"map\":\"-\",\"rt\":%ld}\n",
 		    c->peer_addr, t, r->method ? r->method : "-", target, r->major, r->minor, code,
 		    (unsigned long long)r->resp_bytes, refb, uab,
-		    c->tls ? gw_tls_protocol(c->tls) : "-", c->tls ? gw_tls_cipher(c->tls) : "-", ms);
+		    c->tls ? gw_tls_protocol(c->tls) : "-", c->tls ? gw_tls_cipher(c->tls) : "-",
+		    certb, ms);
 	else
 		n = snprintf(line, sizeof(line),
 		    "%s - - [%s] \"%s %s HTTP/%d.%d\" %d %llu \"%s\" \"%s\" tls=%s cipher=%s "
-		    "cert=\"-\" user=- map=- status=%s rt=%ld\n",
+		    "cert=\"%s\" user=- map=- status=%s rt=%ld\n",
 		    c->peer_addr, t, r->method ? r->method : "-", target, r->major, r->minor,
 		    r->status, (unsigned long long)r->resp_bytes, refb, uab,
 		    c->tls ? gw_tls_protocol(c->tls) : "-", c->tls ? gw_tls_cipher(c->tls) : "-",
-		    code, ms);
+		    certb, code, ms);
 	if (n > 0)
 		gw_alog_write(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }

@@ -30,6 +30,31 @@ post_client_hello(gnutls_session_t s)
 		cg_log(CG_LOG_ERROR, c->id, "gnutls_credentials_set: %s (%d)", gnutls_strerror(rc), rc);
 		return rc;
 	}
+	switch (c->site->client_auth) {
+	case GW_CA_REQUEST:
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
+		break;
+	case GW_CA_REQUIRE:
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+		break;
+	default:
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
+		break;
+	}
+	return 0;
+}
+
+/* During the handshake, once the client has proven its key: certauth
+ * decides. Under tls_client_auth "require" a bad certificate ends the
+ * handshake with an alert; otherwise the policies answer with 403.x. */
+int
+gw_tls_verify(gnutls_session_t s)
+{
+	struct gw_conn *c = gnutls_session_get_ptr(s);
+	enum ca_verdict v = gw_auth_verify(c);
+
+	if (c->site->client_auth == GW_CA_REQUIRE && v != CA_VERDICT_OK)
+		return GNUTLS_E_CERTIFICATE_ERROR;
 	return 0;
 }
 
@@ -99,10 +124,37 @@ gw_tls_protocol(gnutls_session_t s)
 	}
 }
 
+/* OpenSSL's names for the TLS 1.2 suites GnuTLS negotiates (mod_ssl prints
+ * OpenSSL's); TLS 1.3 names are the same in both. */
+static const char *
+openssl_cipher_name(const char *iana)
+{
+	static const struct { const char *iana, *openssl; } names[] = {
+		{ "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256" },
+		{ "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384" },
+		{ "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305" },
+		{ "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256" },
+		{ "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384" },
+		{ "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305" },
+		{ "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "ECDHE-ECDSA-AES128-SHA256" },
+		{ "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "ECDHE-RSA-AES128-SHA256" },
+		{ "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", "DHE-RSA-AES128-GCM-SHA256" },
+		{ "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384", "DHE-RSA-AES256-GCM-SHA384" },
+		{ "TLS_RSA_WITH_AES_128_GCM_SHA256", "AES128-GCM-SHA256" },
+		{ "TLS_RSA_WITH_AES_256_GCM_SHA384", "AES256-GCM-SHA384" },
+	};
+	size_t i;
+
+	for (i = 0; i < CG_NELEM(names); i++)
+		if (strcmp(names[i].iana, iana) == 0)
+			return names[i].openssl;
+	return iana;
+}
+
 const char *
 gw_tls_cipher(gnutls_session_t s)
 {
-	const char *name = gnutls_ciphersuite_get(s);	/* IANA name */
+	const char *name = gnutls_ciphersuite_get(s);
 
-	return name ? name : gnutls_cipher_get_name(gnutls_cipher_get(s));
+	return name ? openssl_cipher_name(name) : gnutls_cipher_get_name(gnutls_cipher_get(s));
 }

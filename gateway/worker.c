@@ -172,6 +172,7 @@ gw_worker_run(struct gw_config *cfg)
 	if (getppid() == 1)
 		raise(SIGQUIT);	/* the master died before prctl */
 	ev_timer_init(&w.stop_timer, on_stop_timer, 0, 0);
+	gw_auth_crl_timer_start();
 	accept_start_all();
 
 	ev_run(w.loop, 0);
