@@ -180,6 +180,11 @@ struct gw_site *gw_site_for_host(const struct gw_listener *l, const char *host, 
 /* Whether a site lists the name (same rules, no default). */
 int gw_site_has_host(const struct gw_site *s, const char *host, size_t len);
 
+/* ---- explain.c ---- */
+
+/* `certgate explain ...` (argv[0] is "explain"); the exit code. */
+int gw_explain(int argc, char **argv);
+
 /* ---- master.c: the master process ---- */
 
 int gw_master_run(const char *path, struct gw_config *cfg);

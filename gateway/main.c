@@ -48,8 +48,9 @@ gw_main(int argc, char **argv)
 	int ch, check = 0, print = 0, foreground = 0;
 
 	if (argc > 1 && strcmp(argv[1], "explain") == 0) {
-		fprintf(stderr, "certgate explain: not available yet in this version\n");
-		return 2;
+		if (gnutls_global_init() < 0)
+			return 2;
+		return gw_explain(argc - 1, argv + 1);
 	}
 	while ((ch = getopt(argc, argv, "c:ftpVh")) != -1) {
 		switch (ch) {
