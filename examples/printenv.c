@@ -19,6 +19,8 @@
  *   garbage       answer with a line that is not a CGI header
  *   header=N:V    add the header "N: V" (may be repeated)
  *   cookie        add "Set-Cookie: a=b"
+ *   environ       the process's own environment, then PID=, UID= and CWD=
+ *                 lines (for checking how it was started)
  * Without json, echo or size the body is every parameter as NAME=value
  * lines sorted by name, as text/plain.
  */
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_EXTRA_HEADERS 16
 #define PATTERN "0123456789abcdef"
@@ -45,6 +48,7 @@ struct options {
 	int crash;
 	int garbage;
 	int cookie;
+	int environ_dump;
 	char *headers[MAX_EXTRA_HEADERS];
 	int nheaders;
 };
@@ -120,6 +124,8 @@ parse_options(const char *query, struct options *o)
 			o->garbage = 1;
 		else if (strcmp(tok, "cookie") == 0)
 			o->cookie = 1;
+		else if (strcmp(tok, "environ") == 0)
+			o->environ_dump = 1;
 		else if (strcmp(tok, "header") == 0 && val != NULL &&
 		    strchr(val, ':') != NULL && o->nheaders < MAX_EXTRA_HEADERS)
 			o->headers[o->nheaders++] = val;
@@ -302,6 +308,22 @@ put_json_string(const char *str, size_t len, FCGX_Stream *out)
 	FCGX_PutChar('"', out);
 }
 
+extern char **environ;
+
+static void
+answer_environ(FCGX_Request *req)
+{
+	char cwd[4096];
+	char **e;
+
+	FCGX_PutS("Content-Type: text/plain\r\n\r\n", req->out);
+	for (e = environ; *e != NULL; e++)
+		FCGX_FPrintF(req->out, "%s\n", *e);
+	FCGX_FPrintF(req->out, "PID=%d\nUID=%d\n", (int)getpid(), (int)getuid());
+	if (getcwd(cwd, sizeof(cwd)) != NULL)
+		FCGX_FPrintF(req->out, "CWD=%s\n", cwd);
+}
+
 static void
 answer_params(FCGX_Request *req, const struct options *o)
 {
@@ -425,6 +447,8 @@ main(void)
 		}
 		if (o.garbage)
 			FCGX_PutS("this is not a header\r\n\r\n", req.out);
+		else if (o.environ_dump)
+			answer_environ(&req);
 		else if (o.echo)
 			answer_echo(&req, &o);
 		else if (o.size_set)

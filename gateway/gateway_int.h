@@ -197,6 +197,8 @@ struct gw_spawn;
 int gw_spawn_apply(const struct gw_config *cfg, struct ev_loop *loop);
 /* 1 when pid was a spawned child (then restarted as needed), else 0. */
 int gw_spawn_child_exited(pid_t pid, int status);
+/* The workers that used retired blocks are gone: stop their processes. */
+void gw_spawn_release(void);
 void gw_spawn_stop_all(int sig);
 size_t gw_spawn_running(void);
 void gw_spawn_free_all(void);

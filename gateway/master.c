@@ -339,11 +339,17 @@ on_child(struct ev_loop *loop, ev_child *w, int revents)
 			    m.w[i].gen);
 		}
 	}
-	/* Drop the slots of finished generations. */
+	/* Drop the slots of finished generations; when the last old worker is
+	 * gone, the applications only it used may stop. */
 	for (i = j = 0; i < m.nw; i++)
 		if (m.w[i].pid > 0 || m.w[i].gen == m.gen)
 			m.w[j++] = m.w[i];
 	m.nw = j;
+	for (i = 0; i < m.nw; i++)
+		if (m.w[i].gen != m.gen)
+			break;
+	if (i == m.nw && !m.stopping)
+		gw_spawn_release();
 	if (m.stopping)
 		maybe_exit();
 }

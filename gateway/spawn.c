@@ -23,12 +23,17 @@
 #define DELAY_MAX 30.0
 #define STABLE_SECONDS 10.0	/* a child that ran this long restarts at once */
 
+#define ERR_LINE 2048		/* longest stderr line logged whole */
+
 struct proc {
 	struct gw_spawn *sp;
 	pid_t pid;
 	ev_tstamp started;
 	ev_tstamp delay;
 	ev_timer restart;
+	ev_io err;		/* the child's stderr, read into the error log */
+	char line[ERR_LINE];
+	size_t linelen;
 };
 
 struct gw_spawn {
@@ -42,11 +47,14 @@ struct gw_spawn {
 	struct proc *procs;
 	size_t nprocs;
 	int retiring;
+	int term_pending;		/* retired: SIGTERM once old workers are gone */
+	ev_timer kill_timer;		/* retired: SIGKILL after shutdown_timeout */
 	struct gw_spawn *next;
 };
 
 static struct gw_spawn *spawns;
 static struct ev_loop *loop;
+static ev_tstamp kill_after;	/* shutdown_timeout */
 
 static char *
 block_key(const struct gw_backend_def *b)
@@ -80,7 +88,7 @@ on_restart(struct ev_loop *l, ev_timer *w, int revents)
 }
 
 static void
-child(const struct gw_spawn *sp)
+child(const struct gw_spawn *sp, int errfd)
 {
 	const struct gw_spawn_conf *s = sp->conf;
 	char **argv;
@@ -99,8 +107,8 @@ child(const struct gw_spawn *sp)
 		dup2(fd, 1);
 		close(fd);
 	}
-	if (cg_log_fd() >= 0)
-		dup2(cg_log_fd(), 2);
+	if (errfd >= 0)
+		dup2(errfd, 2);
 	for (fd = 3; fd < 1024; fd++)
 		close(fd);
 	if (getuid() == 0 && s->user[0] != '\0') {
@@ -126,17 +134,76 @@ child(const struct gw_spawn *sp)
 	_exit(127);
 }
 
+/* Logs the child's stderr line by line, escaped, with the backend's name. */
+static void
+flush_line(struct proc *p)
+{
+	char esc[ERR_LINE * 4 + 8];
+
+	if (p->linelen > 0)
+		cg_log(CG_LOG_WARN, 0, "backend %s[%d]: %s", p->sp->name, (int)p->pid,
+		    cg_escape(esc, sizeof(esc), p->line, p->linelen));
+	p->linelen = 0;
+}
+
+static void
+on_stderr(struct ev_loop *l, ev_io *w, int revents)
+{
+	struct proc *p = w->data;
+	char buf[4096];
+	ssize_t n, i;
+
+	n = read(w->fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		flush_line(p);
+		ev_io_stop(l, w);
+		close(w->fd);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			flush_line(p);
+			continue;
+		}
+		if (p->linelen == sizeof(p->line))
+			flush_line(p);
+		p->line[p->linelen++] = buf[i];
+	}
+}
+
 static void
 start_proc(struct proc *p)
 {
-	pid_t pid = fork();
+	int errpipe[2] = { -1, -1 };
+	pid_t pid;
 
+	if (ev_is_active(&p->err)) {	/* the previous child's pipe */
+		ev_io_stop(loop, &p->err);
+		close(p->err.fd);
+	}
+	if (pipe2(errpipe, O_CLOEXEC) < 0)
+		cg_log(CG_LOG_WARN, 0, "backend %s: pipe: %s", p->sp->name, strerror(errno));
+	pid = fork();
 	if (pid < 0) {
 		cg_log(CG_LOG_ERROR, 0, "backend %s: fork: %s", p->sp->name, strerror(errno));
+		if (errpipe[0] >= 0) {
+			close(errpipe[0]);
+			close(errpipe[1]);
+		}
 		return;
 	}
 	if (pid == 0)
-		child(p->sp);
+		child(p->sp, errpipe[1]);
+	if (errpipe[0] >= 0) {
+		close(errpipe[1]);
+		fcntl(errpipe[0], F_SETFL, O_NONBLOCK);
+		ev_io_init(&p->err, on_stderr, errpipe[0], EV_READ);
+		p->err.data = p;
+		p->linelen = 0;
+		ev_io_start(loop, &p->err);
+	}
 	p->pid = pid;
 	p->started = ev_now(loop);
 	cg_log(CG_LOG_INFO, 0, "backend %s: started %s (pid %d)", p->sp->name,
@@ -189,26 +256,62 @@ make_socket(struct gw_spawn *sp, const struct gw_config *cfg)
 }
 
 static void
-retire(struct gw_spawn *sp, int unlink_socket)
+on_kill_timer(struct ev_loop *l, ev_timer *w, int revents)
+{
+	struct gw_spawn *sp = w->data;
+	size_t i;
+
+	for (i = 0; i < sp->nprocs; i++)
+		if (sp->procs[i].pid > 0) {
+			cg_log(CG_LOG_WARN, 0, "backend %s: pid %d still running: SIGKILL", sp->name,
+			    (int)sp->procs[i].pid);
+			kill(sp->procs[i].pid, SIGKILL);
+		}
+}
+
+static void
+terminate(struct gw_spawn *sp, int sig)
+{
+	size_t i;
+
+	sp->term_pending = 0;
+	for (i = 0; i < sp->nprocs; i++)
+		if (sp->procs[i].pid > 0)
+			kill(sp->procs[i].pid, sig);
+	if (sig != SIGKILL && !ev_is_active(&sp->kill_timer)) {
+		ev_timer_init(&sp->kill_timer, on_kill_timer, kill_after, 0);
+		sp->kill_timer.data = sp;
+		ev_timer_start(loop, &sp->kill_timer);
+	}
+}
+
+/* A block stops taking connections at once; its processes are told to stop
+ * only when no worker can still be talking to them (gw_spawn_release). */
+static void
+retire(struct gw_spawn *sp)
 {
 	size_t i;
 
 	sp->retiring = 1;
-	for (i = 0; i < sp->nprocs; i++) {
+	sp->term_pending = 1;
+	for (i = 0; i < sp->nprocs; i++)
 		ev_timer_stop(loop, &sp->procs[i].restart);
-		if (sp->procs[i].pid > 0)
-			kill(sp->procs[i].pid, SIGTERM);
-	}
 	if (sp->fd >= 0)
 		close(sp->fd);
 	sp->fd = -1;
-	if (unlink_socket)
-		unlink(sp->path);
 }
 
 static void
 spawn_free(struct gw_spawn *sp)
 {
+	size_t i;
+
+	ev_timer_stop(loop, &sp->kill_timer);
+	for (i = 0; i < sp->nprocs; i++)
+		if (ev_is_active(&sp->procs[i].err)) {
+			ev_io_stop(loop, &sp->procs[i].err);
+			close(sp->procs[i].err.fd);
+		}
 	free(sp->name);
 	free(sp->key);
 	free(sp->path);
@@ -245,6 +348,7 @@ gw_spawn_apply(const struct gw_config *cfg, struct ev_loop *l)
 	int rc = 0;
 
 	loop = l;
+	kill_after = (ev_tstamp)cfg->raw.shutdown_timeout;
 	/* Blocks that went away or changed retire first, freeing their sockets. */
 	for (old = spawns; old != NULL; old = old->next) {
 		int keep = 0;
@@ -265,9 +369,10 @@ gw_spawn_apply(const struct gw_config *cfg, struct ev_loop *l)
 			free(key);
 		}
 		if (!keep) {
-			cg_log(CG_LOG_INFO, 0, "backend %s: stopping its processes (changed or removed)",
+			cg_log(CG_LOG_INFO, 0, "backend %s: retiring its processes (changed or removed)",
 			    old->name);
-			retire(old, 1);
+			retire(old);
+			unlink(old->path);	/* a changed block binds it anew below */
 		}
 	}
 	for (i = 0; i < cfg->nbackends; i++) {
@@ -350,17 +455,27 @@ gw_spawn_child_exited(pid_t pid, int status)
 }
 
 void
+gw_spawn_release(void)
+{
+	struct gw_spawn *sp;
+
+	for (sp = spawns; sp != NULL; sp = sp->next)
+		if (sp->retiring && sp->term_pending)
+			terminate(sp, SIGTERM);
+	reap_retired();
+}
+
+void
 gw_spawn_stop_all(int sig)
 {
 	struct gw_spawn *sp;
-	size_t i;
 
 	for (sp = spawns; sp != NULL; sp = sp->next) {
-		if (!sp->retiring)
-			retire(sp, 1);
-		for (i = 0; i < sp->nprocs; i++)
-			if (sp->procs[i].pid > 0)
-				kill(sp->procs[i].pid, sig);
+		if (!sp->retiring) {
+			retire(sp);
+			unlink(sp->path);
+		}
+		terminate(sp, sig);
 	}
 }
 

@@ -1,0 +1,126 @@
+"""Applications certgate spawns and supervises (a backend's `spawn`
+block): the libfcgi socket on fd 0, a clean environment, stderr into the
+error log, restarts after a crash, a reload that changes the block without
+failing requests, and a stop that takes the children and socket along."""
+
+import os
+import re
+import threading
+import time
+
+import pytest
+
+from conftest import PRINTENV, get, wait_for
+
+
+def environ_of(gw):
+    r = get(gw, "/app/?environ")
+    assert r.status == 200, r
+    env = {}
+    for line in r.body.decode().splitlines():
+        k, _, v = line.partition("=")
+        env[k] = v
+    return env
+
+
+def spawned(processes=2, environment=None, command=None, workdir="/"):
+    def configure(gw):
+        gw.config["backends"]["app"] = {
+            "spawn": {
+                "command": command or [PRINTENV],
+                "processes": processes,
+                "environment": environment or {"FOO": "bar"},
+                "working_directory": workdir,
+            },
+            "timeout": 10,
+        }
+    return configure
+
+
+def pids(gw, n=20):
+    return {environ_of(gw)["PID"] for _ in range(n)}
+
+
+def alive(pid):
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_spawned_app_serves_with_a_clean_environment(make_gateway, tmp_path):
+    gw = make_gateway("unix:/unused", spawned(workdir=str(tmp_path)))
+    env = environ_of(gw)
+    assert env["FOO"] == "bar"
+    assert "PATH" not in env and "HOME" not in env, env
+    assert env["CWD"] == str(tmp_path)
+    assert env["UID"] == "0"        # the tests' `user` is root
+    r = get(gw, "/app/x?y=1")
+    assert r.status == 200
+    assert r.vars["PATH_INFO"] == "/x"
+    assert len(pids(gw)) == 2
+
+
+def test_stderr_goes_to_the_error_log(make_gateway):
+    cmd = ["/bin/sh", "-c", f"echo 'hello from the app' >&2; exec {PRINTENV}"]
+    gw = make_gateway("unix:/unused", spawned(command=cmd))
+    wait_for(lambda: re.search(r"backend app\[\d+\]: hello from the app", gw.error_log()), 5,
+             what="the child's stderr line in the error log")
+    assert get(gw, "/app/").status == 200
+
+
+def test_crashed_child_is_restarted(make_gateway):
+    gw = make_gateway("unix:/unused", spawned())
+    before = pids(gw)
+    assert get(gw, "/app/?crash").status == 502
+    wait_for(lambda: "restarting in" in gw.error_log(), 5, what="the restart log line")
+    wait_for(lambda: len(pids(gw)) == 2 and pids(gw) != before, 10,
+             what="a new child beside the survivor")
+    for _ in range(10):
+        assert get(gw, "/app/").status == 200
+
+
+def test_reload_with_changed_block_loses_no_request(make_gateway):
+    gw = make_gateway("unix:/unused", spawned())
+    old = pids(gw)
+    failures, count = [], [0]
+    stop = threading.Event()
+
+    def load():
+        deadline = time.monotonic() + 15
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                r = get(gw, "/app/?sleep=20")
+                if r.status != 200:
+                    failures.append(r.status)
+            except Exception as e:      # a refused or cut request
+                failures.append(repr(e))
+            count[0] += 1
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        time.sleep(0.5)
+        gw.config["backends"]["app"]["spawn"]["environment"] = {"FOO": "baz"}
+        gw.write_config()
+        gw.reload()
+        wait_for(lambda: environ_of(gw)["FOO"] == "baz", 10, what="the new children")
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join(20)
+    assert not failures, failures
+    assert count[0] > 10
+    wait_for(lambda: not any(alive(p) for p in old), 10, what="the old children to stop")
+    assert pids(gw).isdisjoint(old)
+
+
+def test_stop_takes_children_and_socket(make_gateway):
+    gw = make_gateway("unix:/unused", spawned())
+    children = pids(gw)
+    socks = [p for p in os.listdir("/run/certgate") if p.startswith("app-")]
+    gw.stop()
+    wait_for(lambda: not any(alive(p) for p in children), 5, what="the children to exit")
+    left = [p for p in os.listdir("/run/certgate") if p.startswith("app-")]
+    assert not (set(socks) & set(left)), left
