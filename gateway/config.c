@@ -426,6 +426,9 @@ build_backends(struct gw_config *cfg, struct cg_errors *errs)
 			    "backend \"%s\": a spawned backend needs exactly one \"unix:\" address",
 			    bc->name);
 		}
+		if (bc->connect.n > 64)
+			cg_error_add(errs, cg_conf_setting(&bc->src, "connect"),
+			    "backend \"%s\": at most 64 addresses", bc->name);
 		b->addrs = cg_calloc(bc->connect.n, sizeof(*b->addrs));
 		for (j = 0; j < bc->connect.n; j++) {
 			if (gw_addr_parse(bc->connect.v[j], &b->addrs[b->naddrs], err,

@@ -18,12 +18,16 @@
 /* A pooled connection pins one process of a libfcgi application (which
  * serves one connection at a time), so idle ones are given back soon. */
 #define POOL_IDLE_SECONDS 2
+#define DOWN_SECONDS 10		/* a failed address is passed over this long */
 
 const char *const gw_up_state_names[GW_UP__MAX] = { "queued", "connecting", "idle", "active" };
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void unpool(struct gw_upstream *u);
+static void retry(struct gw_upstream *u);
+static void count_out(struct gw_upstream *u);
+static void fail(struct gw_upstream *u, int status, const char *why);
 static void dequeue(struct gw_backend *be);
 
 static void
@@ -68,6 +72,7 @@ up_close(struct gw_upstream *u)
 
 	ev_io_stop(gw_worker->loop, &u->io);
 	ev_timer_stop(gw_worker->loop, &u->timer);
+	count_out(u);
 	if (u->fd >= 0) {
 		close(u->fd);
 		be->nopen--;
@@ -91,20 +96,78 @@ up_new(struct gw_backend *be)
 	return u;
 }
 
-/* Opens a connection to the next address that takes it. 0 (connected or
+/* The address for u's next attempt: one this request has not tried, up
+ * before down, then the fewest requests in flight (ties rotate). -1 when
+ * every address was tried. */
+static ssize_t
+choose_addr(struct gw_upstream *u)
+{
+	struct gw_backend *be = u->be;
+	size_t n = be->def->naddrs, i, k, start = be->rr++;
+	ev_tstamp now = ev_now(gw_worker->loop);
+	ssize_t best = -1;
+	int best_down = 0;
+
+	for (k = 0; k < n; k++) {
+		int down;
+
+		i = (start + k) % n;
+		if (u->tried & (UINT64_C(1) << i))
+			continue;
+		down = be->addrs[i].down_until > now;
+		if (best < 0 || (best_down && !down) || (best_down == down &&
+		    be->addrs[i].inflight < be->addrs[best].inflight)) {
+			best = (ssize_t)i;
+			best_down = down;
+		}
+	}
+	return best;
+}
+
+/* A failed address is passed over for a while; it gets traffic again
+ * when it is the only one left, or after DOWN_SECONDS. */
+static void
+mark_down(struct gw_backend *be, size_t i, const char *why)
+{
+	if (be->addrs[i].down_until <= ev_now(gw_worker->loop))
+		cg_log(CG_LOG_WARN, 0, "backend %s: %s is down for %d s (%s)", be->def->conf->name,
+		    be->def->addrs[i].name, DOWN_SECONDS, why);
+	be->addrs[i].down_until = ev_now(gw_worker->loop) + DOWN_SECONDS;
+}
+
+static void
+count_in(struct gw_upstream *u)
+{
+	if (!u->counted) {
+		u->be->addrs[u->addr].inflight++;
+		u->counted = 1;
+	}
+}
+
+static void
+count_out(struct gw_upstream *u)
+{
+	if (u->counted) {
+		u->be->addrs[u->addr].inflight--;
+		u->counted = 0;
+	}
+}
+
+/* Opens a connection to the best address that takes it. 0 (connected or
  * connecting) or -1 when every address refused. */
 static int
 up_connect(struct gw_upstream *u)
 {
 	struct gw_backend *be = u->be;
 	const struct gw_backend_def *def = be->def;
+	ssize_t i;
 	int fd;
 
 	/* Each address at most once per request, across callbacks too. */
-	while (u->tries < def->naddrs) {
-		const struct gw_addr *a = &def->addrs[be->rr++ % def->naddrs];
+	while ((i = choose_addr(u)) >= 0) {
+		const struct gw_addr *a = &def->addrs[i];
 
-		u->tries++;
+		u->tried |= UINT64_C(1) << i;
 		fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			cg_log(CG_LOG_ERROR, 0, "backend %s: socket: %s", def->conf->name,
@@ -113,16 +176,16 @@ up_connect(struct gw_upstream *u)
 		}
 		if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0 || errno == EINPROGRESS) {
 			u->fd = fd;
-			u->addr = (size_t)(a - def->addrs);
+			u->addr = (size_t)i;
 			u->state = errno == EINPROGRESS ? GW_UP_CONNECTING : GW_UP_ACTIVE;
 			be->nopen++;
+			count_in(u);
 			up_timer(u, u->state == GW_UP_CONNECTING ? def->conf->connect_timeout :
 			    def->conf->timeout);
 			up_events(u);
 			return 0;
 		}
-		cg_log(CG_LOG_ERROR, 0, "backend %s: connect to %s: %s", def->conf->name, a->name,
-		    strerror(errno));
+		mark_down(be, (size_t)i, strerror(errno));
 		close(fd);
 	}
 	return -1;
@@ -159,6 +222,7 @@ up_attach(struct gw_upstream *u)
 		u->fd = idle->fd;
 		u->addr = idle->addr;
 		u->reused = 1;
+		count_in(u);
 		u->state = GW_UP_ACTIVE;
 		cg_buf_free(&idle->wbuf);
 		free(idle);
@@ -305,6 +369,7 @@ gw_fcgi_release(struct gw_request *r, int reusable)
 		return;
 	}
 	/* Back to the pool: an event now means the application closed it. */
+	count_out(u);
 	u->state = GW_UP_IDLE;
 	u->paused = 0;
 	u->reused = 0;
@@ -341,6 +406,7 @@ up_write(struct gw_upstream *u)
 			return -1;
 		}
 		cg_buf_consume(&u->wbuf, (size_t)n);
+		u->sent += (size_t)n;
 		progress = 1;
 	}
 	if (progress) {
@@ -430,6 +496,20 @@ up_read(struct gw_upstream *u)
 	return 0;
 }
 
+/* Drops u's connection and tries the next address with the same records. */
+static void
+retry(struct gw_upstream *u)
+{
+	ev_io_stop(gw_worker->loop, &u->io);
+	count_out(u);
+	close(u->fd);
+	u->fd = -1;
+	u->be->nopen--;
+	u->reused = 0;
+	if (up_connect(u) < 0)
+		fail(u, 502, "no address accepted the connection");
+}
+
 static void
 on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -447,20 +527,20 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 		if (!(revents & EV_WRITE))
 			return;
 		if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
-			cg_log(CG_LOG_ERROR, u->req->conn->id, "backend %s: connect to %s: %s",
-			    u->be->def->conf->name, u->be->def->addrs[u->addr].name, strerror(err));
-			ev_io_stop(loop, &u->io);
-			close(u->fd);
-			u->fd = -1;
-			u->be->nopen--;
-			if (up_connect(u) < 0)
-				fail(u, 502, "no address accepted the connection");
+			mark_down(u->be, u->addr, strerror(err));
+			retry(u);
 			return;
 		}
 		u->state = GW_UP_ACTIVE;
 		up_timer(u, u->be->def->conf->timeout);
 	}
 	if (cg_buf_avail(&u->wbuf) > 0 && up_write(u) < 0) {
+		/* Nothing of the request reached the application: another may
+		 * take it whole. Once bytes went out, retrying could run it twice. */
+		if (u->sent == 0) {
+			retry(u);
+			return;
+		}
 		fail(u, 502, "the connection failed while sending the request");
 		return;
 	}

@@ -427,7 +427,9 @@ struct gw_upstream {
 	struct gw_backend *be;
 	int fd;
 	size_t addr;
-	size_t tries;			/* addresses tried for this request */
+	uint64_t tried;			/* addresses tried for this request (bits) */
+	size_t sent;			/* bytes of the request written */
+	int counted;			/* in addrs[addr].inflight */
 	enum gw_up_state state;
 	ev_io io;
 	ev_timer timer;
@@ -439,8 +441,14 @@ struct gw_upstream {
 	struct gw_upstream *next;	/* idle list */
 };
 
+struct gw_addr_state {
+	size_t inflight;		/* requests on this address (this worker) */
+	ev_tstamp down_until;
+};
+
 struct gw_backend {
 	struct gw_backend_def *def;
+	struct gw_addr_state *addrs;	/* one per def->addrs */
 	struct gw_upstream *idle;
 	size_t nopen;			/* connections open (any state) */
 	size_t max_conns;		/* this worker's share (worker.c) */

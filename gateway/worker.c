@@ -159,6 +159,8 @@ gw_worker_run(struct gw_config *cfg)
 			share = (size_t)(bc->spawn->processes / cfg->workers);
 		w.backends[i].def = &cfg->backends[i];
 		w.backends[i].max_conns = share > 0 ? share : 1;
+		w.backends[i].addrs = cg_calloc(cfg->backends[i].naddrs,
+		    sizeof(*w.backends[i].addrs));
 	}
 	/* Only the master stops a worker (SIGQUIT), also when it dies; a ^C or
 	 * a SIGTERM sent to the whole process group is the master's to handle. */
@@ -181,6 +183,8 @@ gw_worker_run(struct gw_config *cfg)
 	while (w.conns != NULL)
 		gw_conn_close(w.conns, GW_CLOSE_SHUTDOWN);
 	gw_fcgi_worker_free();
+	for (i = 0; i < cfg->nbackends; i++)
+		free(w.backends[i].addrs);
 	free(w.backends);
 	free(w.accept_io);
 	gw_config_free(cfg);
