@@ -19,6 +19,7 @@
  *   garbage       answer with a line that is not a CGI header
  *   header=N:V    add the header "N: V" (may be repeated)
  *   cookie        add "Set-Cookie: a=b"
+ *   cut=N         with size: exit after N bytes of the body, mid-response
  *   environ       the process's own environment, then PID=, UID= and CWD=
  *                 lines (for checking how it was started)
  * Without json, echo or size the body is every parameter as NAME=value
@@ -49,6 +50,8 @@ struct options {
 	int garbage;
 	int cookie;
 	int environ_dump;
+	int cut_set;
+	unsigned long long cut;
 	char *headers[MAX_EXTRA_HEADERS];
 	int nheaders;
 };
@@ -126,6 +129,10 @@ parse_options(const char *query, struct options *o)
 			o->cookie = 1;
 		else if (strcmp(tok, "environ") == 0)
 			o->environ_dump = 1;
+		else if (strcmp(tok, "cut") == 0 && val != NULL) {
+			o->cut_set = 1;
+			o->cut = strtoull(val, NULL, 10);
+		}
 		else if (strcmp(tok, "header") == 0 && val != NULL &&
 		    strchr(val, ':') != NULL && o->nheaders < MAX_EXTRA_HEADERS)
 			o->headers[o->nheaders++] = val;
@@ -415,6 +422,12 @@ answer_size(FCGX_Request *req, const struct options *o)
 	/* The block length is a multiple of the pattern's: it restarts cleanly. */
 	while (left > 0) {
 		chunk = left < sizeof(block) ? (size_t)left : sizeof(block);
+		if (o->cut_set && o->size - left + chunk > o->cut) {
+			chunk = (size_t)(o->cut - (o->size - left));
+			FCGX_PutStr(block, (int)chunk, req->out);
+			FCGX_FFlush(req->out);
+			_exit(1);	/* dies mid-response, as a crashing application would */
+		}
 		if (FCGX_PutStr(block, (int)chunk, req->out) < 0)
 			break;
 		left -= chunk;
