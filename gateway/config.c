@@ -94,6 +94,8 @@ static const struct cg_conf_key location_keys[] = {
 	{ "path", CG_CONF_STRING, K(gw_location_conf, path), NULL, CG_CONF_REQUIRED, 0, 0, NULL, NULL, NULL },
 	{ "backend", CG_CONF_STRING, K(gw_location_conf, backend), NULL, CG_CONF_REQUIRED, 0, 0, NULL, NULL, NULL },
 	{ "policy", CG_CONF_STRING, K(gw_location_conf, policy), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "document_root", CG_CONF_STRING, K(gw_location_conf, document_root), NULL, CG_CONF_PATH, 0, 0, NULL, NULL, NULL },
+	{ "script_filename", CG_CONF_STRING, K(gw_location_conf, script_filename), NULL, CG_CONF_PATH, 0, 0, NULL, NULL, NULL },
 };
 static const struct cg_conf_schema location_schema = {
 	"location", sizeof(struct gw_location_conf), location_keys, CG_NELEM(location_keys),

@@ -71,6 +71,8 @@ struct gw_location_conf {
 	char *path;
 	char *backend;
 	char *policy;			/* "": the site's */
+	char *document_root;		/* DOCUMENT_ROOT; "" for none */
+	char *script_filename;		/* SCRIPT_FILENAME; "": document_root + path */
 };
 
 struct gw_site_conf {

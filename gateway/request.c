@@ -220,7 +220,8 @@ reserved(const char *name)
 	static const char *const prefixes[] = { "HTTP_", "SSL_", "CERT_", "HTTPS", "REMOTE_",
 	    "SERVER_", "REQUEST_", "AUTH_", "LOGON_", NULL };
 	static const char *const names[] = { "GATEWAY_INTERFACE", "SCRIPT_NAME", "PATH_INFO",
-	    "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH", NULL };
+	    "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH", "DOCUMENT_ROOT", "SCRIPT_FILENAME",
+	    NULL };
 	size_t i;
 
 	for (i = 0; prefixes[i]; i++)
@@ -327,6 +328,19 @@ gw_request_params(struct gw_request *r, struct cg_buf *out, uint16_t id)
 	params("SCRIPT_NAME", sn);
 	params("PATH_INFO", plen > snlen ? r->path + snlen : "");
 	params("QUERY_STRING", r->query);
+	/* What PHP and other script runners need to find the script. */
+	if (r->loc->conf->document_root[0] != '\0')
+		params("DOCUMENT_ROOT", r->loc->conf->document_root);
+	if (r->loc->conf->script_filename[0] != '\0') {
+		params("SCRIPT_FILENAME", r->loc->conf->script_filename);
+	} else if (r->loc->conf->document_root[0] != '\0') {
+		const char *root = r->loc->conf->document_root;
+		size_t rl = strlen(root);
+		char *sf = cg_arena_printf(&c->arena, "%.*s%s",
+		    (int)(root[rl - 1] == '/' ? rl - 1 : rl), root, r->path);
+
+		params("SCRIPT_FILENAME", sf);
+	}
 	if ((h = header(r, "Content-Type")) != NULL)
 		param("CONTENT_TYPE", h->value, h->vlen);
 	if (r->content_length >= 0) {
