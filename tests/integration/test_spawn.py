@@ -124,3 +124,29 @@ def test_stop_takes_children_and_socket(make_gateway):
     wait_for(lambda: not any(alive(p) for p in children), 5, what="the children to exit")
     left = [p for p in os.listdir("/run/certgate") if p.startswith("app-")]
     assert not (set(socks) & set(left)), left
+
+
+def test_survives_kill_9_of_a_child(make_gateway):
+    gw = make_gateway("unix:/unused", spawned())
+    victim = environ_of(gw)["PID"]
+    os.kill(int(victim), 9)
+    wait_for(lambda: not alive(victim), 5, what="the child to die")
+    for _ in range(10):
+        assert get(gw, "/app/").status == 200
+    wait_for(lambda: len(pids(gw)) == 2, 10, what="a replacement child")
+    assert victim not in pids(gw)
+
+
+def test_crash_loop_delay_grows(make_gateway):
+    def crashing(g):
+        spawned(processes=1, command=["/bin/sh", "-c", "exit 3"])(g)
+        g.config["backends"]["app"]["timeout"] = 2
+    gw = make_gateway("unix:/unused", crashing)
+    wait_for(lambda: gw.error_log().count("restarting in") >= 4, 10,
+             what="four restarts")
+    delays = [float(d) for d in re.findall(r"exited with 3; restarting in ([0-9.]+) s",
+                                           gw.error_log())]
+    assert delays[:4] == [0.5, 1.0, 2.0, 4.0], delays
+    # The gateway itself is unharmed: with no process to accept them,
+    # requests wait in the socket's backlog until `timeout`.
+    assert get(gw, "/app/").status == 504
