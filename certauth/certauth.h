@@ -149,7 +149,7 @@ enum ca_verdict ca_verify(const struct ca_trust *t, const gnutls_datum_t *chain,
 /* ---- map.c: certificates to accounts (SPEC sections 3 and 4) ---- */
 
 enum ca_map_field { CA_FIELD_SUBJECT, CA_FIELD_ISSUER, CA_FIELD_SAN, CA_FIELD__MAX };
-enum ca_permission { CA_ALLOW, CA_DENY_PERM, CA_PERMISSION__MAX };
+enum ca_permission { CA_PERM_ALLOW, CA_PERM_DENY, CA_PERMISSION__MAX };
 
 /* One `one_to_one` entry as written: exactly one key kind set (issuer may
  * accompany serial or subject). Unset strings are "". */
