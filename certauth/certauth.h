@@ -146,4 +146,76 @@ struct ca_result {
 enum ca_verdict ca_verify(const struct ca_trust *t, const gnutls_datum_t *chain, size_t n,
                           time_t now, struct ca_result *out);
 
+/* ---- map.c: certificates to accounts (SPEC sections 3 and 4) ---- */
+
+enum ca_map_field { CA_FIELD_SUBJECT, CA_FIELD_ISSUER, CA_FIELD_SAN, CA_FIELD__MAX };
+enum ca_permission { CA_PERM_ALLOW, CA_PERM_DENY, CA_PERMISSION__MAX };
+
+/* One `one_to_one` entry as written: exactly one key kind set (issuer may
+ * accompany serial or subject). Unset strings are "". */
+struct ca_one_to_one_conf {
+	struct cg_conf_src src;
+	char *user;
+	char *certificate;	/* PEM or DER file, or base64 DER (IIS) */
+	char *sha256, *issuer, *serial, *ski, *public_key_sha256, *sid, *upn, *email, *subject;
+	int enabled;
+};
+
+struct ca_rule_conf {
+	struct cg_conf_src src;
+	int field;		/* enum ca_map_field */
+	char *subfield;
+	char *match;		/* whole value, '*' for any run of characters */
+	int case_sensitive;
+};
+
+struct ca_many_to_one_conf {
+	struct cg_conf_src src;
+	char *name;
+	int permission;		/* enum ca_permission */
+	char *user;
+	struct cg_vec rules;	/* struct ca_rule_conf */
+};
+
+struct ca_accounts_conf {
+	struct cg_vec one_to_one;	/* struct ca_one_to_one_conf */
+	struct cg_vec many_to_one;	/* struct ca_many_to_one_conf */
+};
+/* The `accounts` group; the gateway embeds it (CG_CONF_GROUP). */
+extern const struct cg_conf_schema ca_accounts_schema;
+
+/* Where accounts come from, in a policy's `mapping` order. */
+enum ca_map_source { CA_SRC_ONE_TO_ONE, CA_SRC_MANY_TO_ONE, CA_SRC__MAX };
+
+enum ca_map_method { CA_MAP_NONE, CA_MAP_ONE_TO_ONE, CA_MAP_MANY_TO_ONE, CA_MAP__MAX };
+extern const char *const ca_map_method_names[CA_MAP__MAX];	/* "none", "one-to-one", "many-to-one" */
+
+struct ca_mapping {
+	enum ca_map_method method;
+	int deny;		/* a deny mapping decided: 403.12 */
+	int strong;
+	const char *user;	/* the account; NULL with none or deny */
+	const char *name;	/* the many-to-one mapping's name, or the entry's user */
+	char why[256];		/* for explain: which key or rule matched */
+};
+
+struct ca_mapper;
+
+/* Builds the lookup tables (hashes: a lookup does not grow with the
+ * entries) and checks the rules: duplicate keys, an entry with no key or
+ * two, deny with a user, allow without one, unknown subfields, mappings an
+ * earlier one always pre-empts (where decidable), each "FILE:LINE: ..."
+ * into errs. dir resolves relative `certificate` files. NULL on errors. */
+struct ca_mapper *ca_mapper_new(const struct ca_accounts_conf *c, const char *dir,
+                                struct cg_errors *errs);
+void ca_mapper_free(struct ca_mapper *m);	/* NULL accepted */
+
+/* Maps f, trying the sources in the order given (SPEC section 4: enabled
+ * one-to-one entries, strong before weak then file order; many-to-one in
+ * file order, all rules of a mapping must match, a multi-valued field
+ * matches when any value does; the first match decides). out->method is
+ * CA_MAP_NONE when nothing matched. Pointers in out live as long as m. */
+void ca_map(const struct ca_mapper *m, const struct ca_facts *f, const enum ca_map_source *order,
+            size_t norder, struct ca_mapping *out);
+
 #endif
