@@ -71,6 +71,27 @@ gw_auth_free(struct gw_auth *a)
 	memset(a, 0, sizeof(*a));
 }
 
+const struct ca_mapping *
+gw_auth_map(struct gw_conn *c, const struct pol_policy *p)
+{
+	struct gw_auth *a = &c->auth;
+
+	if (p->nmapping == 0 || !a->have_facts || a->result.verdict != CA_VERDICT_OK ||
+	    gw_worker->cfg->mapper == NULL)
+		return NULL;
+	if (a->mapped && a->map_norder == p->nmapping &&
+	    memcmp(a->map_order, p->mapping, p->nmapping * sizeof(*p->mapping)) == 0)
+		return &a->mapping;
+	ca_map(gw_worker->cfg->mapper, &a->facts, p->mapping, p->nmapping, &a->mapping);
+	memcpy(a->map_order, p->mapping, p->nmapping * sizeof(*p->mapping));
+	a->map_norder = p->nmapping;
+	a->mapped = 1;
+	cg_log(CG_LOG_DEBUG, c->id, "mapping: %s%s%s (%s)", ca_map_method_names[a->mapping.method],
+	    a->mapping.user ? " to " : "", a->mapping.user ? a->mapping.user : "",
+	    a->mapping.why);
+	return &a->mapping;
+}
+
 /* ---- variables ---- */
 
 static void
@@ -104,6 +125,23 @@ pem_var(ca_var_fn fn, void *ctx, const char *name, const gnutls_datum_t *der)
 	free(pem);
 }
 
+/* REMOTE_USER and friends: only ever from the mapping's result. */
+static void
+export_account(const struct ca_mapping *m, const struct pol_policy *p, ca_var_fn fn, void *ctx)
+{
+	if (m == NULL || m->method == CA_MAP_NONE || m->deny || m->user == NULL)
+		return;
+	var(fn, ctx, "REMOTE_USER", m->user);
+	var(fn, ctx, "AUTH_TYPE", "Certificate");
+	var(fn, ctx, "CERT_MAP_METHOD", ca_map_method_names[m->method]);
+	var(fn, ctx, "CERT_MAP_NAME", m->name ? m->name : m->user);
+	var(fn, ctx, "CERT_MAP_STRENGTH", m->strong ? "strong" : "weak");
+	if (p->export & POL_EXPORT_IIS) {
+		var(fn, ctx, "LOGON_USER", m->user);
+		var(fn, ctx, "AUTH_USER", m->user);
+	}
+}
+
 void
 gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void *ctx)
 {
@@ -118,6 +156,8 @@ gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void
 
 	if (c->tls == NULL)
 		return;
+	if (client)
+		export_account(gw_auth_map(c, p), p, fn, ctx);
 	keybits = (unsigned)gnutls_cipher_get_key_size(gnutls_cipher_get(c->tls)) * 8;
 	if (p->export & POL_EXPORT_SSL) {
 		var(fn, ctx, "SSL_PROTOCOL", gw_tls_protocol(c->tls));

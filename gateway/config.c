@@ -134,6 +134,7 @@ static const struct cg_conf_key top_keys[] = {
 	{ "limits", CG_CONF_GROUP, K(gw_conf, limits), NULL, 0, 0, 0, NULL, &limits_schema, NULL },
 	{ "tls", CG_CONF_GROUP, K(gw_conf, tls), NULL, 0, 0, 0, NULL, &tls_schema, NULL },
 	{ "trust", CG_CONF_MAP, K(gw_conf, trust), NULL, 0, 0, 0, NULL, &ca_trust_schema, NULL },
+	{ "accounts", CG_CONF_GROUP, K(gw_conf, accounts), NULL, 0, 0, 0, NULL, &ca_accounts_schema, NULL },
 	{ "policies", CG_CONF_MAP, K(gw_conf, policies), NULL, 0, 0, 0, NULL, &pol_policy_schema, NULL },
 	{ "backends", CG_CONF_MAP, K(gw_conf, backends), NULL, 0, 0, 0, NULL, &backend_schema, NULL },
 	{ "sites", CG_CONF_LIST, K(gw_conf, sites), NULL, 0, 0, 0, NULL, &site_schema, NULL },
@@ -780,7 +781,6 @@ gw_config_load(const char *path, struct cg_errors *errs)
 	/* Parse errors leave defaults behind, so the checks across keys still
 	 * run: -t lists every error at once. */
 	cg_conf_parse(config_root_setting(&lc), &gw_conf_schema, &cfg->raw, dir, errs);
-	free(copy);
 	rc = gnutls_priority_init2(&cfg->priority, cfg->raw.tls.priorities, &errpos, 0);
 	if (rc < 0) {
 		cg_error_add(errs, config_lookup(&lc, "tls.priorities"),
@@ -792,6 +792,7 @@ gw_config_load(const char *path, struct cg_errors *errs)
 		cg_error_add(errs, config_lookup(&lc, "tls.ticket_key_file"),
 		    "tls.ticket_key_file: shared ticket keys are not supported by this version");
 	build_trusts(cfg, errs);
+	cfg->mapper = ca_mapper_new(&cfg->raw.accounts, dir, errs);
 	build_policies(cfg, errs);
 	build_backends(cfg, errs);
 	build_sites(cfg, errs);
@@ -799,6 +800,7 @@ gw_config_load(const char *path, struct cg_errors *errs)
 	build_process(cfg, &lc, errs);
 	/* Settings point into lc: nothing may use src.setting after this. */
 	config_destroy(&lc);
+	free(copy);
 	if (errs->n != before) {
 		gw_config_free(cfg);
 		return NULL;
@@ -852,6 +854,7 @@ gw_config_free(struct gw_config *cfg)
 		ca_trust_unref(cfg->trusts[i]);
 	free(cfg->trusts);
 	free(cfg->policies);
+	ca_mapper_free(cfg->mapper);
 	if (cfg->priority)
 		gnutls_priority_deinit(cfg->priority);
 	cg_conf_free(&gw_conf_schema, &cfg->raw);

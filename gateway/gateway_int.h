@@ -98,6 +98,7 @@ struct gw_conf {
 	struct gw_limits_conf limits;
 	struct gw_tls_conf tls;
 	struct cg_vec trust;		/* struct ca_trust_conf */
+	struct ca_accounts_conf accounts;
 	struct cg_vec policies;		/* struct pol_policy_conf */
 	struct cg_vec backends;		/* struct gw_backend_conf */
 	struct cg_vec sites;		/* struct gw_site_conf */
@@ -161,6 +162,7 @@ struct gw_config {
 	size_t ntrusts;
 	struct pol_policy *policies;	/* one per raw.policies */
 	size_t npolicies;
+	struct ca_mapper *mapper;	/* the `accounts` section */
 	struct gw_backend_def *backends;
 	size_t nbackends;
 	struct gw_site *sites;
@@ -249,6 +251,10 @@ struct gw_auth;
 /* Verifies the peer's chain once (cached in c->auth); the verdict. */
 enum ca_verdict gw_auth_verify(struct gw_conn *c);
 void gw_auth_free(struct gw_auth *a);
+/* The account of the connection's certificate under policy p (mapped once
+ * per connection and mapping order); NULL when p maps nothing or there is
+ * no verified certificate. */
+const struct ca_mapping *gw_auth_map(struct gw_conn *c, const struct pol_policy *p);
 /* Exports the TLS and certificate variables that policy p allows. */
 void gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void *ctx);
 /* The CRL check timer of a worker: re-reads changed CRL files. */
@@ -314,6 +320,7 @@ struct gw_request {
 	/* response */
 	int status;
 	const char *status_detail;	/* "7" of 403.7, or NULL */
+	const char *redirect;		/* Location of a 301 certgate answers */
 	int head_sent, resp_chunked, resp_done, resp_nobody;
 	int64_t resp_length;
 	uint64_t resp_bytes;
@@ -331,6 +338,12 @@ struct gw_auth {
 	gnutls_datum_t *chain;		/* DER copies, leaf first */
 	size_t nchain;
 	struct ca_trust *trust;		/* what it was verified with (a reference) */
+	/* The last mapping made, for the mapping order it was made with: a
+	 * connection's requests usually share one policy. */
+	int mapped;
+	enum ca_map_source map_order[CA_SRC__MAX];
+	size_t map_norder;
+	struct ca_mapping mapping;
 };
 
 /* Where the last header-value piece ended, to catch obsolete folding. */

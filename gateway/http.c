@@ -440,6 +440,8 @@ gw_http_error(struct gw_conn *c, int status, const char *detail, int close)
 		c->keepalive = 0;
 	gw_http_head_begin(c, r, status, NULL, 0);
 	r->status_detail = detail;
+	if (r->redirect != NULL)
+		cg_buf_printf(&c->wbuf, "Location: %s\r\n", r->redirect);
 	cg_buf_printf(&c->wbuf, "Content-Type: text/html; charset=utf-8\r\n"
 	    "Content-Length: %d\r\n%s\r\n", n, c->keepalive ? "" : "Connection: close\r\n");
 	if (!r->is_head)

@@ -70,6 +70,25 @@ fail(struct gw_conn *c, int status)
 	return 0;
 }
 
+/* Plain HTTP to a TLS-only path, with http_redirect: the same URL over
+ * https (SPEC section 4), or 403.4 when the site has no https listener. */
+static int
+redirect(struct gw_conn *c, struct gw_request *r)
+{
+	char port[16] = "";
+
+	if (r->site->https_port == 0 || r->host == NULL) {
+		gw_http_error(c, 403, "4", 0);
+		return 0;
+	}
+	if (r->site->https_port != 443)
+		snprintf(port, sizeof(port), ":%d", r->site->https_port);
+	r->redirect = cg_arena_printf(&c->arena, "https://%.*s%s%s%s%s", (int)r->host_len, r->host,
+	    port, r->path, r->has_query ? "?" : "", r->query);
+	gw_http_error(c, 301, NULL, 0);
+	return 0;
+}
+
 int
 gw_request_start(struct gw_conn *c, struct gw_request *r)
 {
@@ -154,9 +173,14 @@ gw_request_start(struct gw_conn *c, struct gw_request *r)
 	r->loc = &r->site->locs[i];
 
 	rq.tls = c->tls != NULL;
+	rq.cipher_bits = c->tls ? (unsigned)gnutls_cipher_get_key_size(gnutls_cipher_get(c->tls)) * 8 :
+	    0;
 	rq.cert_presented = c->auth.presented;
 	rq.verdict = c->auth.result.verdict;
+	rq.mapping = gw_auth_map(c, r->loc->policy);
 	d = pol_decide(r->loc->policy, &rq);
+	if (d.status == 301)
+		return redirect(c, r);
 	if (d.status != 0) {
 		gw_http_error(c, d.status, d.detail, 0);
 		return 0;
@@ -399,10 +423,36 @@ body(struct gw_request *r, const uint8_t *p, size_t n)
 	r->resp_bytes += n;
 }
 
+/* Whether a Set-Cookie value already has the Secure attribute. */
+static int
+cookie_is_secure(const char *v, size_t len)
+{
+	size_t i = 0, start;
+
+	while (i < len) {
+		while (i < len && v[i] != ';')
+			i++;
+		if (i == len)
+			break;
+		i++;
+		while (i < len && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		start = i;
+		while (i < len && v[i] != ';' && v[i] != '=' && v[i] != ' ')
+			i++;
+		if (cg_strcaseeq(v + start, i - start, "Secure", 6))
+			return 1;
+	}
+	return 0;
+}
+
 static int
 response_head(struct gw_request *r, const struct gw_cgi_response *cr)
 {
 	struct gw_conn *c = r->conn;
+	const struct pol_policy *policy = r->loc->policy;
+	int hsts = c->tls != NULL && policy->hsts > 0;
+	int secure = c->tls != NULL && policy->secure_cookies;
 	size_t i;
 
 	gw_http_head_begin(c, r, cr->status, cr->reason.len ? cr->reason.p : NULL, cr->reason.len);
@@ -411,11 +461,19 @@ response_head(struct gw_request *r, const struct gw_cgi_response *cr)
 
 		/* certgate writes Server and Date itself. */
 		if (hop_by_hop(&h->name) || cg_strcaseeq(h->name.p, h->name.len, "Server", 6) ||
-		    cg_strcaseeq(h->name.p, h->name.len, "Date", 4))
+		    cg_strcaseeq(h->name.p, h->name.len, "Date", 4) ||
+		    (hsts && cg_strcaseeq(h->name.p, h->name.len, "Strict-Transport-Security", 25)))
 			continue;
-		cg_buf_printf(&c->wbuf, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p,
+		cg_buf_printf(&c->wbuf, "%.*s: %.*s", (int)h->name.len, h->name.p,
 		    (int)h->value.len, h->value.p);
+		if (secure && cg_strcaseeq(h->name.p, h->name.len, "Set-Cookie", 10) &&
+		    !cookie_is_secure(h->value.p, h->value.len))
+			cg_buf_append(&c->wbuf, "; Secure", 8);
+		cg_buf_append(&c->wbuf, "\r\n", 2);
 	}
+	if (hsts)
+		cg_buf_printf(&c->wbuf, "Strict-Transport-Security: max-age=%lld\r\n",
+		    (long long)policy->hsts);
 	r->resp_nobody = r->is_head || cr->status == 204 || cr->status == 304 ||
 	    cr->status < 200;
 	if (cr->content_length >= 0) {
@@ -499,6 +557,8 @@ gw_request_log(struct gw_request *r)
 	struct gw_conn *c = r->conn;
 	const struct gw_header *ref = header(r, "Referer"), *ua = header(r, "User-Agent");
 	char t[64], target[1024], refb[512], uab[512], certb[512], line[4096], code[16];
+	char userb[256], mapb[300], mapesc[512];
+	const struct ca_mapping *m;
 	struct timespec now;
 	time_t wall = time(NULL);
 	struct tm tm;
@@ -526,24 +586,35 @@ gw_request_log(struct gw_request *r)
 		    strlen(c->auth.facts.subject.rfc4514));
 	else
 		strcpy(certb, "-");
+	m = c->auth.mapped && r->loc != NULL && r->loc->policy->nmapping > 0 ? &c->auth.mapping :
+	    NULL;
+	if (m != NULL && m->method != CA_MAP_NONE) {
+		esc(userb, sizeof(userb), m->user ? m->user : "-", m->user ? strlen(m->user) : 1);
+		snprintf(mapb, sizeof(mapb), "%s:%s", ca_map_method_names[m->method],
+		    m->name ? m->name : "-");
+		esc(mapesc, sizeof(mapesc), mapb, strlen(mapb));
+	} else {
+		strcpy(userb, "-");
+		strcpy(mapesc, "-");
+	}
 	if (json)
 		n = snprintf(line, sizeof(line),
 		    "{\"remote_addr\":\"%s\",\"time\":\"%s\",\"method\":\"%s\",\"target\":\"%s\","
 		    "\"protocol\":\"HTTP/%d.%d\",\"status\":\"%s\",\"bytes\":%llu,\"referer\":\"%s\","
 		    "\"user_agent\":\"%s\",\"tls\":\"%s\",\"cipher\":\"%s\",\"cert\":\"%s\","
-		    "\"user\":\"-\",\"map\":\"-\",\"rt\":%ld}\n",
+		    "\"user\":\"%s\",\"map\":\"%s\",\"rt\":%ld}\n",
 		    c->peer_addr, t, r->method ? r->method : "-", target, r->major, r->minor, code,
 		    (unsigned long long)r->resp_bytes, refb, uab,
 		    c->tls ? gw_tls_protocol(c->tls) : "-", c->tls ? gw_tls_cipher(c->tls) : "-",
-		    certb, ms);
+		    certb, userb, mapesc, ms);
 	else
 		n = snprintf(line, sizeof(line),
 		    "%s - - [%s] \"%s %s HTTP/%d.%d\" %d %llu \"%s\" \"%s\" tls=%s cipher=%s "
-		    "cert=\"%s\" user=- map=- status=%s rt=%ld\n",
+		    "cert=\"%s\" user=%s map=%s status=%s rt=%ld\n",
 		    c->peer_addr, t, r->method ? r->method : "-", target, r->major, r->minor,
 		    r->status, (unsigned long long)r->resp_bytes, refb, uab,
 		    c->tls ? gw_tls_protocol(c->tls) : "-", c->tls ? gw_tls_cipher(c->tls) : "-",
-		    certb, code, ms);
+		    certb, userb, mapesc, code, ms);
 	if (n > 0)
 		gw_alog_write(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }

@@ -78,16 +78,35 @@ extern const char *const pol_client_cert_names[POL_CERT__MAX];
 struct pol_policy_conf {
 	struct cg_conf_src src;
 	char *name;
+	int tls;			/* enum pol_tls */
+	int http_redirect;
+	int64_t min_cipher_bits;
 	int client_certificate;		/* enum pol_client_cert */
+	struct cg_strv mapping;
+	int require_account, require_strong_mapping;
+	struct cg_strv allow_users;
+	int64_t hsts;
+	int secure_cookies;
 	struct cg_strv export;
 };
+
+enum pol_tls { POL_TLS_REQUIRED, POL_TLS_OPTIONAL, POL_TLS__MAX };
 /* Keys of one policy; the gateway embeds it as a map ("policies"). */
 extern const struct cg_conf_schema pol_policy_schema;
 
 /* A policy ready for decisions. */
 struct pol_policy {
 	const char *name;
+	enum pol_tls tls;
+	int http_redirect;
+	unsigned min_cipher_bits;
 	enum pol_client_cert client_certificate;
+	enum ca_map_source mapping[CA_SRC__MAX];	/* in the order tried */
+	size_t nmapping;
+	int require_account, require_strong_mapping;
+	const struct cg_strv *allow_users;	/* empty: any account */
+	int64_t hsts;
+	int secure_cookies;
 	unsigned export;		/* POL_EXPORT_* */
 };
 
@@ -101,18 +120,20 @@ int pol_policy_build(struct pol_policy *p, const struct pol_policy_conf *c,
 /* What a request brings to the decision. */
 struct pol_request {
 	int tls;
+	unsigned cipher_bits;		/* of the negotiated cipher's key */
 	int cert_presented;
 	enum ca_verdict verdict;	/* of the presented certificate */
+	const struct ca_mapping *mapping;	/* NULL when the policy maps nothing */
 };
 
-/* An answer: 0 to let the request on, else the HTTP status and the IIS
- * sub-status ("7" of 403.7, NULL for none). */
+/* An answer: status 0 to let the request on, else the HTTP status (301:
+ * redirect to https) and the IIS sub-status ("7" of 403.7, NULL for none). */
 struct pol_decision {
 	int status;
 	const char *detail;
 };
 
-/* The decisions of SPEC section 4 that concern certificates, in order. */
+/* The decisions of SPEC section 4, in order, up to the authorizer. */
 struct pol_decision pol_decide(const struct pol_policy *p, const struct pol_request *rq);
 /* The text of a status for error pages and logs: "Client certificate
  * required" for 403 "7"; NULL when the sub-status has no name. */

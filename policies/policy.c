@@ -13,9 +13,21 @@ static const char *const client_cert_choices[] = { "ignore", "accept", "require"
 
 #define K(f) offsetof(struct pol_policy_conf, f)
 
+static const char *const tls_choices[] = { "required", "optional", NULL };
+
 static const struct cg_conf_key policy_keys[] = {
+	{ "tls", CG_CONF_ENUM, K(tls), "required", 0, 0, 0, tls_choices, NULL, NULL },
+	{ "http_redirect", CG_CONF_BOOL, K(http_redirect), "false", 0, 0, 0, NULL, NULL, NULL },
+	{ "min_cipher_bits", CG_CONF_INT, K(min_cipher_bits), "0", 0, 0, 1024, NULL, NULL, NULL },
 	{ "client_certificate", CG_CONF_ENUM, K(client_certificate), "ignore", 0, 0, 0,
 	  client_cert_choices, NULL, NULL },
+	{ "mapping", CG_CONF_STRINGS, K(mapping), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "require_account", CG_CONF_BOOL, K(require_account), "false", 0, 0, 0, NULL, NULL, NULL },
+	{ "require_strong_mapping", CG_CONF_BOOL, K(require_strong_mapping), "false", 0, 0, 0,
+	  NULL, NULL, NULL },
+	{ "allow_users", CG_CONF_STRINGS, K(allow_users), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "hsts", CG_CONF_INT, K(hsts), "0", 0, 0, INT64_C(1000000000), NULL, NULL, NULL },
+	{ "secure_cookies", CG_CONF_BOOL, K(secure_cookies), "false", 0, 0, 0, NULL, NULL, NULL },
 	{ "export", CG_CONF_STRINGS, K(export), "ssl,iis", 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -24,8 +36,14 @@ const struct cg_conf_schema pol_policy_schema = {
 	K(src), K(name),
 };
 
+static const struct cg_strv no_users = { NULL, 0 };
+
 const struct pol_policy pol_default_policy = {
-	"(default)", POL_CERT_IGNORE, POL_EXPORT_SSL | POL_EXPORT_IIS,
+	.name = "(default)",
+	.tls = POL_TLS_REQUIRED,
+	.client_certificate = POL_CERT_IGNORE,
+	.allow_users = &no_users,
+	.export = POL_EXPORT_SSL | POL_EXPORT_IIS,
 };
 
 int
@@ -38,7 +56,49 @@ pol_policy_build(struct pol_policy *p, const struct pol_policy_conf *c, struct c
 	size_t before = errs->n, i, j;
 
 	p->name = c->name;
+	p->tls = (enum pol_tls)c->tls;
+	p->http_redirect = c->http_redirect;
+	p->min_cipher_bits = (unsigned)c->min_cipher_bits;
 	p->client_certificate = (enum pol_client_cert)c->client_certificate;
+	p->require_account = c->require_account;
+	p->require_strong_mapping = c->require_strong_mapping;
+	p->allow_users = &c->allow_users;
+	p->hsts = c->hsts;
+	p->secure_cookies = c->secure_cookies;
+	p->nmapping = 0;
+	for (i = 0; i < c->mapping.n; i++) {
+		enum ca_map_source src;
+
+		if (strcmp(c->mapping.v[i], "one_to_one") == 0)
+			src = CA_SRC_ONE_TO_ONE;
+		else if (strcmp(c->mapping.v[i], "many_to_one") == 0)
+			src = CA_SRC_MANY_TO_ONE;
+		else {
+			cg_error_add(errs, cg_conf_setting(&c->src, "mapping"),
+			    "policy \"%s\": mapping \"%s\" is not \"one_to_one\" or "
+			    "\"many_to_one\"", c->name, c->mapping.v[i]);
+			continue;
+		}
+		for (j = 0; j < p->nmapping; j++)
+			if (p->mapping[j] == src)
+				break;
+		if (j < p->nmapping) {
+			cg_error_add(errs, cg_conf_setting(&c->src, "mapping"),
+			    "policy \"%s\": mapping \"%s\" is listed twice", c->name,
+			    c->mapping.v[i]);
+			continue;
+		}
+		p->mapping[p->nmapping++] = src;
+	}
+	if ((p->require_account || p->require_strong_mapping || c->allow_users.n) &&
+	    p->client_certificate == POL_CERT_IGNORE)
+		cg_error_add(errs, cg_conf_setting(&c->src, "client_certificate"),
+		    "policy \"%s\": accounts come from client certificates, which "
+		    "client_certificate = \"ignore\" never looks at", c->name);
+	if (p->nmapping > 0 && p->client_certificate == POL_CERT_IGNORE)
+		cg_error_add(errs, cg_conf_setting(&c->src, "mapping"),
+		    "policy \"%s\": mapping needs client_certificate \"accept\" or "
+		    "\"require\"", c->name);
 	p->export = 0;
 	for (i = 0; i < c->export.n; i++) {
 		for (j = 0; j < CG_NELEM(sets); j++)
@@ -55,25 +115,56 @@ pol_policy_build(struct pol_policy *p, const struct pol_policy_conf *c, struct c
 	return errs->n == before ? 0 : -1;
 }
 
+static struct pol_decision
+refuse(int status, const char *detail)
+{
+	struct pol_decision d = { status, detail };
+
+	return d;
+}
+
+/* After verification: the account the mapping found, against the policy. */
+static struct pol_decision
+decide_account(const struct pol_policy *p, const struct ca_mapping *m)
+{
+	struct pol_decision ok = { 0, NULL };
+	size_t i;
+
+	if (m == NULL || m->method == CA_MAP_NONE)
+		return p->require_account || p->allow_users->n ? refuse(403, "12") : ok;
+	if (m->deny)
+		return refuse(403, "12");
+	if (!m->strong && p->require_strong_mapping)
+		return refuse(403, "12");
+	if (p->allow_users->n == 0)
+		return ok;
+	for (i = 0; i < p->allow_users->n; i++)
+		if (m->user != NULL && strcmp(p->allow_users->v[i], m->user) == 0)
+			return ok;
+	return refuse(403, "12");
+}
+
 struct pol_decision
 pol_decide(const struct pol_policy *p, const struct pol_request *rq)
 {
 	struct pol_decision d = { 0, NULL };
 
+	if (!rq->tls && p->tls == POL_TLS_REQUIRED)
+		return p->http_redirect ? refuse(301, NULL) : refuse(403, "4");
+	if (rq->tls && rq->cipher_bits < p->min_cipher_bits)
+		return refuse(403, "5");
 	if (p->client_certificate == POL_CERT_IGNORE)
 		return d;
 	if (!rq->cert_presented) {
-		if (p->client_certificate == POL_CERT_REQUIRE) {
-			d.status = 403;
-			d.detail = "7";
-		}
-		return d;
+		if (p->client_certificate == POL_CERT_REQUIRE)
+			return refuse(403, "7");
+		return decide_account(p, NULL);
 	}
 	/* A presented certificate is judged even under "accept": a bad one is
 	 * refused, never taken for no certificate. */
 	switch (rq->verdict) {
 	case CA_VERDICT_OK:
-		return d;
+		return decide_account(p, rq->mapping);
 	case CA_VERDICT_REVOKED:
 		d.detail = "13";
 		break;

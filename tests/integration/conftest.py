@@ -360,6 +360,11 @@ class Gateway:
                 "priorities": "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
                 "session_tickets": True,
             },
+            # Plain HTTP reaches the application in most tests; the
+            # default policy (TLS required) is tested in test_policies.py.
+            "policies": {
+                "open": {"tls": "optional"},
+            },
             "backends": {
                 "app": {
                     "connect": [backend_address],
@@ -381,6 +386,7 @@ class Gateway:
                     "default": True,
                     "certificate": self.pki.server_cert,
                     "key": self.pki.server_key,
+                    "policy": "open",
                     "locations": [
                         {"path": "/", "backend": "app"},
                         {"path": "/app/", "backend": "app"},
