@@ -52,16 +52,22 @@ cg_arena_strndup(struct cg_arena *a, const char *s, size_t n)
 char *
 cg_arena_printf(struct cg_arena *a, const char *fmt, ...)
 {
+	char small[256];
 	va_list ap;
 	char *p;
 	int n;
 
+	/* Most strings fit the stack buffer: one formatting pass. */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		cg_fatal("arena printf: bad format");
 	p = cg_arena_alloc(a, (size_t)n + 1);
+	if ((size_t)n < sizeof(small)) {
+		memcpy(p, small, (size_t)n + 1);
+		return p;
+	}
 	va_start(ap, fmt);
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);

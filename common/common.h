@@ -20,13 +20,14 @@
 
 /* Out-of-memory and impossible states end the process through here. */
 void cg_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-void *cg_malloc(size_t n);
-void *cg_calloc(size_t n, size_t size);
-void *cg_realloc(void *p, size_t n);
-char *cg_strdup(const char *s);
-char *cg_strndup(const char *s, size_t n);
+#define CG_NONNULL __attribute__((returns_nonnull))
+void *cg_malloc(size_t n) CG_NONNULL;
+void *cg_calloc(size_t n, size_t size) CG_NONNULL;
+void *cg_realloc(void *p, size_t n) CG_NONNULL;
+char *cg_strdup(const char *s) CG_NONNULL;
+char *cg_strndup(const char *s, size_t n) CG_NONNULL;
 /* asprintf that cannot fail (cg_fatal on out of memory). */
-char *cg_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *cg_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2))) CG_NONNULL;
 int cg_strcaseeq(const char *a, size_t alen, const char *b, size_t blen);
 /* Parses a whole decimal number into *out; 0 or -1. */
 int cg_parse_u64(const char *s, size_t len, uint64_t *out);

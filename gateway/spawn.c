@@ -215,27 +215,26 @@ make_socket(struct gw_spawn *sp, const struct gw_config *cfg)
 {
 	struct sockaddr_un sun;
 	struct stat st;
-	char *dir, *slash;
+	char dir[sizeof(sun.sun_path)];
+	const char *slash;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	strcpy(sun.sun_path, sp->path);	/* length checked when the address was parsed */
 	/* The socket's directory is ours alone: someone else's directory (in
 	 * /tmp, say) could swap the socket for theirs. */
-	dir = cg_strdup(sp->path);
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
+	slash = strrchr(sp->path, '/');
+	if (slash != NULL && slash != sp->path) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - sp->path), sp->path);
 		if (mkdir(dir, 0711) == 0)
 			cg_log(CG_LOG_DEBUG, 0, "created %s", dir);
 		if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
 		    (st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022) != 0) {
 			cg_log(CG_LOG_ERROR, 0, "backend %s: %s must be a directory owned by "
 			    "certgate's user or root and closed to others' writes", sp->name, dir);
-			free(dir);
 			return -1;
 		}
 	}
-	free(dir);
 	if (lstat(sp->path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(sp->path);
 	sp->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
