@@ -109,6 +109,9 @@ gw_tls_handshake(struct gw_conn *c)
 	}
 	cg_log(CG_LOG_INFO, c->id, "TLS handshake with %s failed: %s (%d)", c->peer_addr,
 	    gnutls_strerror(rc), rc);
+	/* The client learns why (e.g. certificate_required, bad_certificate);
+	 * best effort on a non-blocking socket. */
+	gnutls_alert_send_appropriate(c->tls, rc);
 	return -1;
 }
 
