@@ -401,10 +401,6 @@ build_backends(struct gw_config *cfg, struct cg_errors *errs)
 
 		b->conf = bc;
 		b->index = i;
-		if (bc->role == GW_ROLE_AUTHORIZER)
-			cg_error_add(errs, cg_conf_setting(&bc->src, "role"),
-			    "backend \"%s\": the authorizer role is not supported by this version",
-			    bc->name);
 		if (bc->spawn != NULL)
 			check_spawn(cfg, bc, errs);
 		if (bc->connect.n == 0 && bc->spawn != NULL) {
@@ -583,6 +579,17 @@ build_sites(struct gw_config *cfg, struct cg_errors *errs)
 				l->policy = s->policy;
 			}
 			l->backend = find_backend(cfg, lc->backend);
+			if (l->backend != NULL && l->backend->conf->role != GW_ROLE_RESPONDER)
+				cg_error_add(errs, cg_conf_setting(&lc->src, "backend"),
+				    "location \"%s\": backend \"%s\" is an authorizer, not a "
+				    "responder", lc->path, lc->backend);
+			if (l->policy->authorizer[0] != '\0') {
+				l->authorizer = find_backend(cfg, l->policy->authorizer);
+				if (l->authorizer == NULL || l->authorizer->conf->role != GW_ROLE_AUTHORIZER)
+					cg_error_add(errs, cg_conf_setting(&lc->src, "policy"),
+					    "policy \"%s\": no backend \"%s\" with role \"authorizer\"",
+					    l->policy->name, l->policy->authorizer);
+			}
 			if (l->backend == NULL)
 				cg_error_add(errs, cg_conf_setting(&lc->src, "backend"),
 				    "location \"%s\": no backend named \"%s\"", lc->path, lc->backend);

@@ -94,7 +94,7 @@ want_read(const struct gw_conn *c)
 		if (c->closing || c->read_eof)
 			return 0;
 		if (r != NULL && !r->body_done && !c->input_paused)
-			return r->up == NULL || !gw_fcgi_congested(r->up);
+			return !r->authorizing && (r->up == NULL || !gw_fcgi_congested(r->up));
 		return cg_buf_avail(&c->rbuf) < PIPELINE_MAX;
 	case GW_CONN__MAX:
 		break;

@@ -236,7 +236,8 @@ up_attach(struct gw_upstream *u)
 int
 gw_fcgi_start(struct gw_request *r)
 {
-	struct gw_backend *be = &gw_worker->backends[r->loc->backend->index];
+	const struct gw_backend_def *def = r->authorizing ? r->loc->authorizer : r->loc->backend;
+	struct gw_backend *be = &gw_worker->backends[def->index];
 	const struct gw_backend_conf *bc = be->def->conf;
 	struct gw_upstream *u = up_new(be);
 	uint8_t begin[16];
@@ -244,11 +245,12 @@ gw_fcgi_start(struct gw_request *r)
 	u->req = r;
 	r->up = u;
 	gw_fcgi_parser_init(&u->parser);
-	gw_fcgi_begin_request(begin, REQUEST_ID, GW_FCGI_RESPONDER, bc->keep_connections);
+	gw_fcgi_begin_request(begin, REQUEST_ID, r->authorizing ? GW_FCGI_AUTHORIZER :
+	    GW_FCGI_RESPONDER, bc->keep_connections);
 	cg_buf_append(&u->wbuf, begin, sizeof(begin));
 	gw_request_params(r, &u->wbuf, REQUEST_ID);
-	if (r->body_done)
-		gw_fcgi_stdin_end(u);
+	if (r->body_done || r->authorizing)
+		gw_fcgi_stdin_end(u);	/* an authorizer never sees the body */
 
 	if (be->idle != NULL || be->nopen < be->max_conns) {
 		if (up_attach(u) == 0)

@@ -123,6 +123,7 @@ struct gw_location {
 	const struct gw_location_conf *conf;
 	const struct pol_policy *policy;
 	struct gw_backend_def *backend;
+	struct gw_backend_def *authorizer;	/* the policy's, or NULL */
 	char *script_name;		/* path without its trailing '/' */
 };
 
@@ -315,6 +316,10 @@ struct gw_request {
 	uint64_t body_bytes;
 	/* backend */
 	struct gw_upstream *up;
+	int authorizing;		/* the authorizer is being asked */
+	int authz_ok;			/* it answered 200 */
+	struct gw_header *authz_vars;	/* its Variable-NAME headers */
+	size_t nauthz_vars;
 	struct gw_request *qnext;	/* in a backend's wait queue */
 	int queued;
 	/* response */

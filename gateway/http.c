@@ -294,8 +294,9 @@ gw_http_process(struct gw_conn *c)
 
 		if (c->state == GW_CONN_ACTIVE && (r == NULL || r->body_done))
 			break;		/* pipelined: waits for the response */
-		if (c->state == GW_CONN_ACTIVE && r->up != NULL && gw_fcgi_congested(r->up))
-			break;		/* the application has not taken the body yet */
+		if (c->state == GW_CONN_ACTIVE && (r->authorizing ||
+		    (r->up != NULL && gw_fcgi_congested(r->up))))
+			break;		/* the body waits for the authorizer, or the application */
 		start = (const char *)cg_buf_head(&c->rbuf);
 		c->parser_event = PEV_NONE;
 		c->fold.end = NULL;

@@ -70,6 +70,8 @@ fail(struct gw_conn *c, int status)
 	return 0;
 }
 
+static int start_backend(struct gw_request *r);
+
 /* Plain HTTP to a TLS-only path, with http_redirect: the same URL over
  * https (SPEC section 4), or 403.4 when the site has no https listener. */
 static int
@@ -188,11 +190,18 @@ gw_request_start(struct gw_conn *c, struct gw_request *r)
 
 	if (r->content_length > gw_worker->cfg->raw.limits.max_body_size)
 		return fail(c, 413);
-	if (r->expect_continue && !r->body_done) {
-		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	/* The authorizer comes first; the body waits until it has said yes. */
+	r->authorizing = r->loc->authorizer != NULL;
+	return start_backend(r);
+}
 
-		gw_conn_write(c, cont, sizeof(cont) - 1);
-	}
+static int
+start_backend(struct gw_request *r)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (!r->authorizing && r->expect_continue && !r->body_done)
+		gw_conn_write(r->conn, cont, sizeof(cont) - 1);
 	return gw_fcgi_start(r);
 }
 
@@ -377,6 +386,8 @@ gw_request_params(struct gw_request *r, struct cg_buf *out, uint16_t id)
 	if (c->tls)
 		params("HTTPS", "on");
 	gw_auth_export(c, r->loc->policy, param_fn, NULL);
+	for (i = 0; !r->authorizing && i < r->nauthz_vars; i++)
+		param(r->authz_vars[i].name, r->authz_vars[i].value, r->authz_vars[i].vlen);
 	header_params(r);
 
 	out->len += gw_fcgi_frame(cg_buf_reserve(out, gw_fcgi_frame_len(nv.len)), GW_FCGI_PARAMS,
@@ -496,6 +507,39 @@ response_head(struct gw_request *r, const struct gw_cgi_response *cr)
 	return 0;
 }
 
+/* An authorizer's 200: each Variable-NAME header becomes parameter NAME
+ * for the responder, unless certgate sets NAME itself. */
+static void
+authz_vars(struct gw_request *r, const struct gw_cgi_response *cr)
+{
+	struct gw_conn *c = r->conn;
+	size_t i;
+	char esc[128];
+
+	r->authz_ok = 1;
+	r->authz_vars = cg_arena_alloc(&c->arena, (cr->nheaders + 1) * sizeof(*r->authz_vars));
+	for (i = 0; i < cr->nheaders; i++) {
+		const struct gw_cgi_header *h = &cr->headers[i];
+		struct gw_header *v;
+		char *name;
+
+		if (h->name.len <= 9 || !cg_strcaseeq(h->name.p, 9, "Variable-", 9))
+			continue;
+		name = cg_arena_strndup(&c->arena, h->name.p + 9, h->name.len - 9);
+		if (reserved(name)) {
+			cg_log(CG_LOG_WARN, c->id, "authorizer %s: Variable-%s ignored: certgate sets it",
+			    r->loc->authorizer->conf->name, cg_escape(esc, sizeof(esc), name,
+			    strlen(name)));
+			continue;
+		}
+		v = &r->authz_vars[r->nauthz_vars++];
+		v->name = name;
+		v->nlen = h->name.len - 9;
+		v->value = cg_arena_strndup(&c->arena, h->value.p, h->value.len);
+		v->vlen = h->value.len;
+	}
+}
+
 int
 gw_request_stdout(struct gw_request *r, const uint8_t *p, size_t n)
 {
@@ -506,12 +550,19 @@ gw_request_stdout(struct gw_request *r, const uint8_t *p, size_t n)
 		body(r, p, n);
 		return 0;
 	}
+	if (r->authorizing && r->authz_ok)
+		return 0;	/* the body of an authorizer's 200 goes nowhere */
 	cg_buf_append(&r->cgi_head, p, n);
 	rc = gw_cgi_parse((const char *)cg_buf_head(&r->cgi_head), cg_buf_avail(&r->cgi_head), &cr);
 	if (rc == 0)
 		return cg_buf_avail(&r->cgi_head) > CGI_HEAD_MAX ? -1 : 0;
 	if (rc < 0)
 		return -1;
+	if (r->authorizing && cr.status == 200) {
+		authz_vars(r, &cr);
+		cg_buf_free(&r->cgi_head);
+		return 0;
+	}
 	response_head(r, &cr);
 	body(r, cg_buf_head(&r->cgi_head) + cr.head_len, cg_buf_avail(&r->cgi_head) - cr.head_len);
 	cg_buf_free(&r->cgi_head);
@@ -523,6 +574,14 @@ gw_request_end(struct gw_request *r)
 {
 	struct gw_conn *c = r->conn;
 
+	if (r->authz_ok && r->authorizing) {
+		/* Allowed: the same request goes on to the responder. */
+		gw_fcgi_release(r, 1);
+		r->authorizing = 0;
+		start_backend(r);
+		gw_conn_resume_input(c);
+		return;
+	}
 	if (!r->head_sent) {
 		gw_request_fail(r, 502, "the application ended without a CGI header");
 		return;
@@ -543,7 +602,8 @@ gw_request_fail(struct gw_request *r, int status, const char *why)
 {
 	struct gw_conn *c = r->conn;
 
-	cg_log(CG_LOG_ERROR, c->id, "backend %s: %s", r->loc->backend->conf->name, why);
+	cg_log(CG_LOG_ERROR, c->id, "backend %s: %s", r->authorizing ?
+	    r->loc->authorizer->conf->name : r->loc->backend->conf->name, why);
 	if (r->up != NULL)
 		gw_fcgi_release(r, 0);
 	gw_http_error(c, status, NULL, 0);

@@ -107,8 +107,9 @@ gw_tls_handshake(struct gw_conn *c)
 		cg_log(CG_LOG_DEBUG, c->id, "TLS handshake: %s (%d)", gnutls_strerror(rc), rc);
 		return 0;
 	}
-	cg_log(CG_LOG_INFO, c->id, "TLS handshake with %s failed: %s (%d)", c->peer_addr,
-	    gnutls_strerror(rc), rc);
+	/* A peer that connects and hangs up (a port probe) is not news. */
+	cg_log(rc == GNUTLS_E_PREMATURE_TERMINATION ? CG_LOG_DEBUG : CG_LOG_INFO, c->id,
+	    "TLS handshake with %s failed: %s (%d)", c->peer_addr, gnutls_strerror(rc), rc);
 	/* The client learns why (e.g. certificate_required, bad_certificate);
 	 * best effort on a non-blocking socket. */
 	gnutls_alert_send_appropriate(c->tls, rc);

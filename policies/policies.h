@@ -85,6 +85,7 @@ struct pol_policy_conf {
 	struct cg_strv mapping;
 	int require_account, require_strong_mapping;
 	struct cg_strv allow_users;
+	char *authorizer;		/* a backend with role "authorizer"; "" none */
 	int64_t hsts;
 	int secure_cookies;
 	struct cg_strv export;
@@ -105,6 +106,7 @@ struct pol_policy {
 	size_t nmapping;
 	int require_account, require_strong_mapping;
 	const struct cg_strv *allow_users;	/* empty: any account */
+	const char *authorizer;		/* backend name, "" for none (the gateway's) */
 	int64_t hsts;
 	int secure_cookies;
 	unsigned export;		/* POL_EXPORT_* */

@@ -26,6 +26,7 @@ static const struct cg_conf_key policy_keys[] = {
 	{ "require_strong_mapping", CG_CONF_BOOL, K(require_strong_mapping), "false", 0, 0, 0,
 	  NULL, NULL, NULL },
 	{ "allow_users", CG_CONF_STRINGS, K(allow_users), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "authorizer", CG_CONF_STRING, K(authorizer), NULL, 0, 0, 0, NULL, NULL, NULL },
 	{ "hsts", CG_CONF_INT, K(hsts), "0", 0, 0, INT64_C(1000000000), NULL, NULL, NULL },
 	{ "secure_cookies", CG_CONF_BOOL, K(secure_cookies), "false", 0, 0, 0, NULL, NULL, NULL },
 	{ "export", CG_CONF_STRINGS, K(export), "ssl,iis", 0, 0, 0, NULL, NULL, NULL },
@@ -43,6 +44,7 @@ const struct pol_policy pol_default_policy = {
 	.tls = POL_TLS_REQUIRED,
 	.client_certificate = POL_CERT_IGNORE,
 	.allow_users = &no_users,
+	.authorizer = "",
 	.export = POL_EXPORT_SSL | POL_EXPORT_IIS,
 };
 
@@ -63,6 +65,7 @@ pol_policy_build(struct pol_policy *p, const struct pol_policy_conf *c, struct c
 	p->require_account = c->require_account;
 	p->require_strong_mapping = c->require_strong_mapping;
 	p->allow_users = &c->allow_users;
+	p->authorizer = c->authorizer;
 	p->hsts = c->hsts;
 	p->secure_cookies = c->secure_cookies;
 	p->nmapping = 0;
