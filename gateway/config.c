@@ -613,9 +613,7 @@ resolve_client_auth(struct gw_config *cfg, struct gw_site *s, struct cg_errors *
 	if (s->client_auth == GW_CA_AUTO)
 		s->client_auth = wants ? GW_CA_REQUEST : GW_CA_OFF;
 	sc->tls_client_auth = (int)s->client_auth;	/* -p prints it resolved */
-	if (s->client_auth == GW_CA_DEFERRED)
-		cg_error_add(errs, where, "site \"%s\": tls_client_auth \"deferred\" is not "
-		    "supported by this version", sc->name);
+	cfg->any_deferred |= s->client_auth == GW_CA_DEFERRED;
 	if (s->client_auth != GW_CA_OFF && s->trust < 0)
 		cg_error_add(errs, where, "site \"%s\": asking for client certificates needs "
 		    "\"client_trust\"", sc->name);

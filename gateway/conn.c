@@ -19,9 +19,11 @@
 #define WBUF_HIGH (256 * 1024)		/* stop reading the application above */
 #define PIPELINE_MAX (64 * 1024)	/* unparsed pipelined input we hold */
 #define LINGER_SECONDS 2.0
+#define REAUTH_BUFFER_MAX (64 * 1024)	/* request bytes held during a deferred
+					   certificate exchange; more is 413 */
 
 const char *const gw_conn_state_names[GW_CONN__MAX] = {
-	"handshake", "head", "active", "linger",
+	"handshake", "head", "active", "linger", "reauth",
 };
 
 const char *const gw_close_reason_names[GW_CLOSE__MAX] = {
@@ -88,6 +90,8 @@ want_read(const struct gw_conn *c)
 	case GW_CONN_HANDSHAKE:
 	case GW_CONN_LINGER:
 		return 1;
+	case GW_CONN_REAUTH:
+		return 0;	/* gw_tls_reauth_step reads */
 	case GW_CONN_HEAD:
 		return !c->closing;
 	case GW_CONN_ACTIVE:
@@ -109,7 +113,7 @@ arm(struct gw_conn *c, int progress)
 {
 	const struct gw_request *r = c->req;
 
-	if (c->state == GW_CONN_HANDSHAKE)
+	if (c->state == GW_CONN_HANDSHAKE || c->state == GW_CONN_REAUTH)
 		return;			/* one deadline for the whole handshake */
 	if (c->state == GW_CONN_LINGER)
 		set_timer(c, TM_LINGER, 0);
@@ -130,7 +134,7 @@ update_io(struct gw_conn *c)
 {
 	int ev = 0;
 
-	if (c->state == GW_CONN_HANDSHAKE) {
+	if (c->state == GW_CONN_HANDSHAKE || c->state == GW_CONN_REAUTH) {
 		ev = gnutls_record_get_direction(c->tls) ? EV_WRITE : EV_READ;
 	} else {
 		if (want_read(c) && !c->read_eof)
@@ -363,12 +367,77 @@ conn_read(struct gw_conn *c)
 	return got;
 }
 
+static int
+has_peer_cert(struct gw_conn *c)
+{
+	unsigned n = 0;
+
+	return gnutls_certificate_get_peers(c->tls, &n) != NULL && n > 0;
+}
+
+/* A deferred certificate request in progress. Data the client sends
+ * meanwhile (its body, or the next request) is held, up to a bound. */
+static void
+reauth_io(struct gw_conn *c)
+{
+	ssize_t n;
+	int rc;
+
+	if (c->timer_mode != TM_HANDSHAKE)
+		set_timer(c, TM_HANDSHAKE, 1);
+	for (;;) {
+		rc = gw_tls_reauth_step(c);
+		if (rc == 0) {
+			update_io(c);
+			return;
+		}
+		if (rc == 1)
+			break;
+		if (rc != GNUTLS_E_GOT_APPLICATION_DATA) {
+			gw_conn_close(c, GW_CLOSE_TLS);
+			return;
+		}
+		n = gnutls_record_recv(c->tls, cg_buf_reserve(&c->rbuf, READ_CHUNK), READ_CHUNK);
+		if (n > 0)
+			c->rbuf.len += (size_t)n;
+		else if (n != GNUTLS_E_AGAIN && n != GNUTLS_E_INTERRUPTED) {
+			cg_log(CG_LOG_DEBUG, c->id, "TLS recv during the certificate request: %s (%d)",
+			    gnutls_strerror((int)n), (int)n);
+			gw_conn_close(c, GW_CLOSE_TLS);
+			return;
+		}
+		if (cg_buf_avail(&c->rbuf) > REAUTH_BUFFER_MAX) {
+			c->state = GW_CONN_ACTIVE;
+			gw_http_error(c, 413, NULL, 1);
+			update_io(c);
+			return;
+		}
+	}
+	/* Whatever came (a certificate or none), certauth decides now. */
+	gw_auth_free(&c->auth);
+	gw_auth_verify(c);
+	c->timer_mode = TM_NONE;
+	ev_timer_stop(gw_worker->loop, &c->timer);
+	if (gw_request_resume(c) < 0)
+		return;
+	if (cg_buf_avail(&c->rbuf) > 0 && gw_http_process(c) < 0)
+		return;
+	if (cg_buf_avail(&c->wbuf) > 0 && gw_conn_flush(c) < 0)
+		return;
+	arm(c, 1);
+	update_io(c);
+}
+
 static void
 on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gw_conn *c = w->data;
 	int rc, got;
 
+	if (c->state == GW_CONN_REAUTH) {
+		reauth_io(c);
+		return;
+	}
 	if (c->state == GW_CONN_HANDSHAKE) {
 		rc = gw_tls_handshake(c);
 		if (rc < 0) {
@@ -381,8 +450,10 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		c->state = GW_CONN_HEAD;
 		/* A resumed session brings its certificate without a handshake
-		 * callback: verified here, against today's CRLs. */
-		if (c->site->client_auth != GW_CA_OFF)
+		 * callback: verified here, against today's CRLs. A deferred site
+		 * has asked for nothing yet, unless the session carries one. */
+		if (c->site->client_auth == GW_CA_REQUEST || c->site->client_auth == GW_CA_REQUIRE ||
+		    (c->site->client_auth == GW_CA_DEFERRED && has_peer_cert(c)))
 			gw_auth_verify(c);
 		gw_http_init(c);
 		set_timer(c, TM_HEAD, 1);	/* the first request is expected now */

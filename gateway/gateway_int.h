@@ -171,6 +171,7 @@ struct gw_config {
 	struct gw_listener *listeners;
 	size_t nlisteners;
 	int workers;			/* resolved "auto" */
+	int any_deferred;		/* a site has tls_client_auth "deferred" */
 	uid_t uid;			/* workers drop to these (when root) */
 	gid_t gid;
 };
@@ -238,6 +239,13 @@ void gw_worker_conn_closed(void);
 /* ---- tls.c: GnuTLS sessions ---- */
 
 int gw_tls_session_new(struct gw_conn *c);
+/* Deferred client authentication: asks for a certificate now, by TLS 1.3
+ * post-handshake authentication or TLS 1.2 renegotiation. 0 when asked,
+ * -1 when the client cannot be asked (no PHA, other protocol). */
+int gw_tls_reauth_start(struct gw_conn *c);
+/* Advances it: 1 done, 0 waiting for I/O, -1 failed (logged),
+ * GNUTLS_E_GOT_APPLICATION_DATA when the client sent data meanwhile. */
+int gw_tls_reauth_step(struct gw_conn *c);
 /* Verify callback of credentials whose site asks for client certificates. */
 int gw_tls_verify(gnutls_session_t s);
 /* Runs the handshake; 1 done, 0 wants more I/O, -1 failed (logged). */
@@ -268,6 +276,7 @@ enum gw_conn_state {
 	GW_CONN_HEAD,		/* waiting for, or reading, a request head */
 	GW_CONN_ACTIVE,		/* a request is being served */
 	GW_CONN_LINGER,		/* response sent, draining input before close */
+	GW_CONN_REAUTH,		/* asking for a certificate after the handshake */
 	GW_CONN__MAX
 };
 extern const char *const gw_conn_state_names[GW_CONN__MAX];
@@ -383,6 +392,9 @@ struct gw_conn {
 	int read_eof;
 	int rst_to_linger;
 	unsigned nreq;			/* requests served */
+	int reauth_tls12;		/* REAUTH by renegotiation, not TLS 1.3 PHA */
+	int reauth_sent;		/* TLS 1.2: the HelloRequest is out */
+	int deferred_asked;		/* a deferred certificate request was made */
 	struct gw_auth auth;
 	int parser_event;
 	struct gw_fold fold;		/* why llhttp stopped (http.c) */
@@ -422,6 +434,8 @@ void gw_http_head_begin(struct gw_conn *c, struct gw_request *r, int status,
 
 /* A complete request head arrived: route it and start it. -1: c closed. */
 int gw_request_start(struct gw_conn *c, struct gw_request *r);
+/* A deferred certificate request has ended: decide and go on. */
+int gw_request_resume(struct gw_conn *c);
 /* Body bytes for the application. */
 void gw_request_body(struct gw_request *r, const uint8_t *p, size_t n);
 void gw_request_body_end(struct gw_request *r);

@@ -292,6 +292,8 @@ gw_http_process(struct gw_conn *c)
 	while (cg_buf_avail(&c->rbuf) > 0 && !c->input_paused && !c->closing) {
 		struct gw_request *r = c->req;
 
+		if (c->state == GW_CONN_REAUTH)
+			break;		/* the body waits for the certificate exchange */
 		if (c->state == GW_CONN_ACTIVE && (r == NULL || r->body_done))
 			break;		/* pipelined: waits for the response */
 		if (c->state == GW_CONN_ACTIVE && (r->authorizing ||

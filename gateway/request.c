@@ -71,6 +71,7 @@ fail(struct gw_conn *c, int status)
 }
 
 static int start_backend(struct gw_request *r);
+static int decide(struct gw_conn *c, struct gw_request *r);
 
 /* Plain HTTP to a TLS-only path, with http_redirect: the same URL over
  * https (SPEC section 4), or 403.4 when the site has no https listener. */
@@ -99,8 +100,6 @@ gw_request_start(struct gw_conn *c, struct gw_request *r)
 	size_t plen, hostlen;
 	char *norm;
 	enum pol_path_err perr;
-	struct pol_request rq;
-	struct pol_decision d;
 	int i;
 
 	c->keepalive = r->keepalive && !gw_worker->draining;
@@ -173,6 +172,36 @@ gw_request_start(struct gw_conn *c, struct gw_request *r)
 	if (i < 0)
 		return fail(c, 404);
 	r->loc = &r->site->locs[i];
+
+	/* tls_client_auth "deferred": the certificate is asked for now, once
+	 * per connection, when a location's policy wants one. */
+	if (c->site->client_auth == GW_CA_DEFERRED && c->tls != NULL && !c->auth.presented &&
+	    r->loc->policy->client_certificate != POL_CERT_IGNORE && !c->deferred_asked) {
+		c->deferred_asked = 1;
+		if (gw_tls_reauth_start(c) == 0) {
+			c->state = GW_CONN_REAUTH;
+			gw_conn_resume_input(c);	/* the exchange runs from on_io */
+			return 0;
+		}
+		cg_log(CG_LOG_DEBUG, c->id, "deferred certificate: the client cannot be asked");
+	}
+	return decide(c, r);
+}
+
+int
+gw_request_resume(struct gw_conn *c)
+{
+	c->state = GW_CONN_ACTIVE;
+	return decide(c, c->req);
+}
+
+/* The decisions of SPEC section 4 for a routed request, then the
+ * authorizer or the responder. */
+static int
+decide(struct gw_conn *c, struct gw_request *r)
+{
+	struct pol_request rq;
+	struct pol_decision d;
 
 	rq.tls = c->tls != NULL;
 	rq.cipher_bits = c->tls ? (unsigned)gnutls_cipher_get_key_size(gnutls_cipher_get(c->tls)) * 8 :

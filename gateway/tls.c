@@ -18,6 +18,10 @@ post_client_hello(gnutls_session_t s)
 	unsigned type;
 	int rc;
 
+	/* A renegotiation we started keeps its site and its request. */
+	if (c->state == GW_CONN_REAUTH)
+		return 0;
+
 	rc = gnutls_server_name_get(s, name, &len, &type, 0);
 	if (rc == 0 && type == GNUTLS_NAME_DNS)
 		c->site = gw_site_for_host(c->lst, name, len);
@@ -65,7 +69,13 @@ gw_tls_session_new(struct gw_conn *c)
 	const struct gw_config *cfg = gw_worker->cfg;
 	int rc;
 
-	if ((rc = gnutls_init(&c->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0)
+	/* Post-handshake authentication must be allowed from the start; it is
+	 * only used for sites with tls_client_auth "deferred". */
+	/* GnuTLS 3.7 cannot issue a TLS 1.2 ticket inside a renegotiation
+	 * (it fails the handshake), so deferred sites do without TLS 1.2
+	 * tickets; TLS 1.3 tickets are unaffected. */
+	if ((rc = gnutls_init(&c->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL |
+	    GNUTLS_POST_HANDSHAKE_AUTH | (cfg->any_deferred ? GNUTLS_NO_TICKETS_TLS12 : 0))) < 0)
 		goto fail;
 	gnutls_session_set_ptr(c->tls, c);
 	if ((rc = gnutls_priority_set(c->tls, cfg->priority)) < 0)
@@ -113,6 +123,65 @@ gw_tls_handshake(struct gw_conn *c)
 	/* The client learns why (e.g. certificate_required, bad_certificate);
 	 * best effort on a non-blocking socket. */
 	gnutls_alert_send_appropriate(c->tls, rc);
+	return -1;
+}
+
+int
+gw_tls_reauth_start(struct gw_conn *c)
+{
+	gnutls_protocol_t v = gnutls_protocol_get_version(c->tls);
+
+	if (v == GNUTLS_TLS1_3) {
+		if (!(gnutls_session_get_flags(c->tls) & GNUTLS_SFLAGS_POST_HANDSHAKE_AUTH))
+			return -1;	/* the client did not offer post_handshake_auth */
+		c->reauth_tls12 = 0;
+	} else if (v == GNUTLS_TLS1_2) {
+		if (!gnutls_safe_renegotiation_status(c->tls))
+			return -1;	/* never renegotiate without RFC 5746 */
+		c->reauth_tls12 = 1;
+		c->reauth_sent = 0;
+	} else {
+		return -1;
+	}
+	/* REQUEST, not REQUIRE: a client without a certificate still gets its
+	 * 403 page (a failed REQUIRE would end the session). */
+	gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_REQUEST);
+	return 0;
+}
+
+int
+gw_tls_reauth_step(struct gw_conn *c)
+{
+	int rc;
+
+	if (c->reauth_tls12 && !c->reauth_sent) {
+		rc = gnutls_rehandshake(c->tls);
+		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED)
+			return 0;
+		if (rc < 0)
+			goto fail;
+		c->reauth_sent = 1;
+	}
+	rc = c->reauth_tls12 ? gnutls_handshake(c->tls) : gnutls_reauth(c->tls, 0);
+	switch (rc) {
+	case GNUTLS_E_SUCCESS:
+		return 1;
+	case GNUTLS_E_AGAIN:
+	case GNUTLS_E_INTERRUPTED:
+		return 0;
+	case GNUTLS_E_GOT_APPLICATION_DATA:
+		return rc;
+	case GNUTLS_E_WARNING_ALERT_RECEIVED:
+		/* A TLS 1.2 client that declines renegotiation says so. */
+		if (gnutls_alert_get(c->tls) == GNUTLS_A_NO_RENEGOTIATION)
+			return 1;
+		return 0;
+	default:
+		break;
+	}
+fail:
+	cg_log(CG_LOG_INFO, c->id, "deferred certificate request failed: %s (%d)",
+	    gnutls_strerror(rc), rc);
 	return -1;
 }
 
