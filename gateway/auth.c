@@ -126,8 +126,9 @@ pem_var(ca_var_fn fn, void *ctx, const char *name, const gnutls_datum_t *der)
 }
 
 /* REMOTE_USER and friends: only ever from the mapping's result. */
-static void
-export_account(const struct ca_mapping *m, const struct pol_policy *p, ca_var_fn fn, void *ctx)
+void
+gw_auth_export_account(const struct ca_mapping *m, const struct pol_policy *p, ca_var_fn fn,
+    void *ctx)
 {
 	if (m == NULL || m->method == CA_MAP_NONE || m->deny || m->user == NULL)
 		return;
@@ -157,7 +158,7 @@ gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void
 	if (c->tls == NULL)
 		return;
 	if (client)
-		export_account(gw_auth_map(c, p), p, fn, ctx);
+		gw_auth_export_account(gw_auth_map(c, p), p, fn, ctx);
 	keybits = (unsigned)gnutls_cipher_get_key_size(gnutls_cipher_get(c->tls)) * 8;
 	if (p->export & POL_EXPORT_SSL) {
 		var(fn, ctx, "SSL_PROTOCOL", gw_tls_protocol(c->tls));

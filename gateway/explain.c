@@ -5,6 +5,7 @@
  * The same certauth and policies code the workers run decides here.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -109,6 +110,7 @@ gw_explain(int argc, char **argv)
 	struct ca_facts facts;
 	struct pol_request rq;
 	struct pol_decision d;
+	struct ca_mapping mapping;
 	char *norm, err[160];
 	time_t now = time(NULL);
 	int ch, loc, have_facts = 0, rc = 2;
@@ -169,9 +171,17 @@ gw_explain(int argc, char **argv)
 	}
 	if (ca_facts_from_der(chain[0].data, chain[0].size, &facts, err, sizeof(err)) == 0)
 		have_facts = 1;
+	memset(&mapping, 0, sizeof(mapping));
+	if (have_facts && res.verdict == CA_VERDICT_OK && policy->nmapping > 0 && cfg->mapper)
+		ca_map(cfg->mapper, &facts, policy->mapping, policy->nmapping, &mapping);
+	/* explain judges the certificate, not a cipher: TLS is taken as strong
+	 * enough (the live server checks min_cipher_bits on the session). */
+	memset(&rq, 0, sizeof(rq));
 	rq.tls = 1;
+	rq.cipher_bits = UINT_MAX;
 	rq.cert_presented = 1;
 	rq.verdict = res.verdict;
+	rq.mapping = policy->nmapping > 0 && res.verdict == CA_VERDICT_OK ? &mapping : NULL;
 	d = pol_decide(policy, &rq);
 	if (loc < 0 && d.status == 0)
 		d.status = 404;
@@ -189,13 +199,22 @@ gw_explain(int argc, char **argv)
 	else
 		printf("verify: FAILED:%s\n", res.reason[0] ? res.reason :
 		    ca_verdict_names[res.verdict]);
-	printf("mapping: none\naccount: -\n");
+	if (mapping.method == CA_MAP_NONE) {
+		printf("mapping: none\naccount: -\n");
+	} else {
+		printf("mapping: %s:%s (%s)%s\n", ca_map_method_names[mapping.method],
+		    mapping.name ? mapping.name : "-", mapping.strong ? "strong" : "weak",
+		    mapping.deny ? " deny" : "");
+		printf("mapping_why: %s\n", mapping.why);
+		printf("account: %s\n", mapping.deny || mapping.user == NULL ? "-" : mapping.user);
+	}
 	printf("decision: %s\n", d.status == 0 ? "allow" : "deny");
 	if (d.detail)
 		printf("status: %d.%s\n", d.status, d.detail);
 	else
 		printf("status: %d\n", d.status == 0 ? 200 : d.status);
 	if (d.status == 0 && policy->client_certificate != POL_CERT_IGNORE && have_facts) {
+		gw_auth_export_account(&mapping, policy, print_var, NULL);
 		print_var(NULL, "SSL_CLIENT_VERIFY", "SUCCESS", 7);
 		if (policy->export & POL_EXPORT_SSL)
 			ca_export_ssl(&facts, now, print_var, NULL);

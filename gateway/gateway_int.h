@@ -264,6 +264,10 @@ void gw_auth_free(struct gw_auth *a);
  * per connection and mapping order); NULL when p maps nothing or there is
  * no verified certificate. */
 const struct ca_mapping *gw_auth_map(struct gw_conn *c, const struct pol_policy *p);
+/* REMOTE_USER, AUTH_TYPE, CERT_MAP_* (and LOGON_USER, AUTH_USER with the
+ * iis set) of an allowing mapping; nothing for none or a deny. */
+void gw_auth_export_account(const struct ca_mapping *m, const struct pol_policy *p,
+    ca_var_fn fn, void *ctx);
 /* Exports the TLS and certificate variables that policy p allows. */
 void gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void *ctx);
 /* The CRL check timer of a worker: re-reads changed CRL files. */
