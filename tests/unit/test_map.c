@@ -1026,20 +1026,12 @@ test_errors_preempted(void **state)
 #define BIG 100000
 
 /*
- * The 2-second bound is for the build that ships; under AddressSanitizer
- * every one of libconfig's two million allocations is intercepted (about
- * 10x slower), so there the bound only catches a blow-up.
+ * Speed is measured, not asserted (benchmarks measure speed; this suite
+ * also runs under sanitizers): the time is printed, and the bound only
+ * catches a lookup table that degenerated (a quadratic build of 100,000
+ * entries takes hours).
  */
-#if defined(__SANITIZE_ADDRESS__)
 #define BIG_BOUND 60.0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BIG_BOUND 60.0
-#endif
-#endif
-#ifndef BIG_BOUND
-#define BIG_BOUND 2.0
-#endif
 
 static void
 test_load_100k(void **state)
