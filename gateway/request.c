@@ -342,7 +342,8 @@ void
 gw_request_params(struct gw_request *r, struct cg_buf *out, uint16_t id)
 {
 	struct gw_conn *c = r->conn;
-	const struct gw_backend_conf *bc = r->loc->backend->conf;
+	const struct gw_backend_conf *bc = (r->authorizing ? r->loc->authorizer :
+	    r->loc->backend)->conf;
 	const struct gw_header *h;
 	const char *sn = r->loc->script_name;
 	size_t snlen = strlen(sn), plen = strlen(r->path), i;
