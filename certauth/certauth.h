@@ -218,4 +218,14 @@ void ca_mapper_free(struct ca_mapper *m);	/* NULL accepted */
 void ca_map(const struct ca_mapper *m, const struct ca_facts *f, const enum ca_map_source *order,
             size_t norder, struct ca_mapping *out);
 
+/* For explain: one line per mapping tried, in the order ca_map tries
+ * them, until the one that decides: which one-to-one key kinds were
+ * looked up and missed, and for each earlier many-to-one mapping the
+ * first rule that failed ("many-to-one sales: rule 1 (subject OU =
+ * \"Sales\") matched no value"). */
+typedef void (*ca_map_trace_fn)(void *ctx, const char *line);
+void ca_map_trace(const struct ca_mapper *m, const struct ca_facts *f,
+                  const enum ca_map_source *order, size_t norder,
+                  ca_map_trace_fn fn, void *ctx);
+
 #endif

@@ -4,6 +4,7 @@
  * from them with their `-t` checks, and the lookup made once per connection.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -1182,6 +1183,111 @@ ca_mapper_free(struct ca_mapper *m)
 
 /* ---- mapping a certificate ---- */
 
+/*
+ * explain's trace: ca_map and ca_map_trace run the same code, which only
+ * writes lines when given a trace. Lines hold certificate values, so each
+ * value is escaped and cut at TRACE_VALUE bytes and a line at TRACE_LINE
+ * (ending "..."), however many values the certificate carries.
+ */
+#define TRACE_LINE	1024
+#define TRACE_VALUE	96
+
+struct tbuf {
+	char s[TRACE_LINE];
+	size_t len;
+	int full;
+};
+
+struct trace {
+	ca_map_trace_fn fn;
+	void *ctx;
+	struct tbuf line;
+	struct tbuf miss;	/* the one-to-one lookups that found nothing */
+	size_t nmiss;
+};
+
+static void tb_printf(struct tbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+tb_printf(struct tbuf *b, const char *fmt, ...)
+{
+	size_t room = sizeof(b->s) - b->len;
+	va_list ap;
+	int n;
+
+	if (b->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->s + b->len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < room) {
+		b->len += (size_t)n;
+		return;
+	}
+	memcpy(b->s + sizeof(b->s) - 4, "...", 4);
+	b->len = sizeof(b->s) - 1;
+	b->full = 1;
+}
+
+/* Untrusted (or merely odd) text, escaped and cut; quoted if asked. */
+static void
+tb_text(struct tbuf *b, const char *v, int quote)
+{
+	char esc[TRACE_VALUE];
+
+	cg_escape(esc, sizeof(esc), v, strlen(v));
+	tb_printf(b, quote ? "\"%s\"" : "%s", esc);
+}
+
+static void
+tb_clear(struct tbuf *b)
+{
+	b->s[0] = '\0';
+	b->len = 0;
+	b->full = 0;
+}
+
+static void
+trace_emit(struct trace *t)
+{
+	t->fn(t->ctx, t->line.s);
+	tb_clear(&t->line);
+}
+
+/* Notes a one-to-one lookup that found nothing; returns e. */
+static const struct o2o_entry *
+missed(struct trace *t, const struct o2o_entry *e, enum o2o_key how, const char *v)
+{
+	if (t == NULL || e != NULL)
+		return e;
+	tb_printf(&t->miss, "%s%s", t->nmiss++ ? ", " : "", o2o_key_names[how]);
+	if (v != NULL) {
+		tb_printf(&t->miss, " ");
+		tb_text(&t->miss, v, 1);
+	}
+	return e;
+}
+
+/* The one-to-one line: what decided (why, or NULL), then the misses. */
+static void
+trace_one(struct trace *t, const char *why)
+{
+	if (why != NULL) {
+		tb_printf(&t->line, "%s", why);
+		if (t->nmiss > 0)
+			tb_printf(&t->line, "; no entry for %s", t->miss.s);
+	} else if (t->nmiss > 0)
+		tb_printf(&t->line, "one-to-one: no entry for %s", t->miss.s);
+	else
+		tb_printf(&t->line, "one-to-one: no entries");
+	trace_emit(t);
+	tb_clear(&t->miss);
+	t->nmiss = 0;
+}
+
 /* Keeps the better of best and e: strong first, then file order. */
 static void
 consider(const struct o2o_entry **best, const struct o2o_entry *e)
@@ -1209,7 +1315,7 @@ probe(const struct ca_mapper *m, struct cg_buf *key, enum key_space ks, const vo
 }
 
 static const struct o2o_entry *
-map_one(const struct ca_mapper *m, const struct ca_facts *f)
+map_one(const struct ca_mapper *m, const struct ca_facts *f, struct trace *t)
 {
 	const struct o2o_entry *best = NULL;
 	struct cg_buf key = { NULL, 0, 0, 0 };
@@ -1218,95 +1324,134 @@ map_one(const struct ca_mapper *m, const struct ca_facts *f)
 
 	if (m->nentries == 0)
 		return NULL;
-	consider(&best, probe(m, &key, KS_SHA256, f->sha256, sizeof(f->sha256), 0));
-	consider(&best, probe(m, &key, KS_SPKI, f->spki_sha256, sizeof(f->spki_sha256), 0));
+	consider(&best, missed(t, probe(m, &key, KS_SHA256, f->sha256, sizeof(f->sha256), 0),
+	    O2O_SHA256, NULL));
+	consider(&best, missed(t, probe(m, &key, KS_SPKI, f->spki_sha256,
+	    sizeof(f->spki_sha256), 0), O2O_SPKI, NULL));
 	if (f->ski_len > 0 && f->ski_len <= sizeof(f->ski))
-		consider(&best, probe(m, &key, KS_SKI, f->ski, f->ski_len, 0));
+		consider(&best, missed(t, probe(m, &key, KS_SKI, f->ski, f->ski_len, 0), O2O_SKI,
+		    NULL));
 	if (f->sid != NULL)
-		consider(&best, probe(m, &key, KS_SID, f->sid, strlen(f->sid), 1));
+		consider(&best, missed(t, probe(m, &key, KS_SID, f->sid, strlen(f->sid), 1),
+		    O2O_SID, f->sid));
 	if (f->serial_len > 0 && f->serial_len <= sizeof(f->serial)) {
 		cg_buf_clear(&key);
 		k = KS_SERIAL;
 		cg_buf_append(&key, &k, 1);
 		append_serial(&key, f->serial, f->serial_len);
 		dn_canon_attrs(&f->issuer, &key);
-		consider(&best, lookup(m, key.data, key.len));
+		consider(&best, missed(t, lookup(m, key.data, key.len), O2O_SERIAL, NULL));
 	}
 	/* A strong entry wins whatever weak ones match. */
 	if (best != NULL)
 		goto out;
 	for (i = 0; i < f->san_upn.n; i++)
-		consider(&best, probe(m, &key, KS_UPN, f->san_upn.v[i], strlen(f->san_upn.v[i]),
-		    1));
+		consider(&best, missed(t, probe(m, &key, KS_UPN, f->san_upn.v[i],
+		    strlen(f->san_upn.v[i]), 1), O2O_UPN, f->san_upn.v[i]));
 	for (i = 0; i < f->san_email.n; i++)
-		consider(&best, probe(m, &key, KS_EMAIL, f->san_email.v[i],
-		    strlen(f->san_email.v[i]), 1));
+		consider(&best, missed(t, probe(m, &key, KS_EMAIL, f->san_email.v[i],
+		    strlen(f->san_email.v[i]), 1), O2O_EMAIL, f->san_email.v[i]));
 	cg_buf_clear(&key);
 	k = KS_SUBJECT;
 	cg_buf_append(&key, &k, 1);
 	dn_canon_attrs(&f->subject, &key);
-	consider(&best, lookup(m, key.data, key.len));
+	consider(&best, missed(t, lookup(m, key.data, key.len), O2O_SUBJECT, NULL));
 	key.data[0] = KS_SUBJECT_ISSUER;
 	cg_buf_append(&key, "", 1);
 	dn_canon_attrs(&f->issuer, &key);
-	consider(&best, lookup(m, key.data, key.len));
+	consider(&best, missed(t, lookup(m, key.data, key.len), O2O_SUBJECT_ISSUER, NULL));
 out:
 	cg_buf_free(&key);
 	return best;
 }
 
-static int
-any_value(const struct rule *r, const struct cg_strv *sv)
+/*
+ * The values of r's field and subfield, one a call from *i (0 to start);
+ * NULL after the last. A field with several values (OU, DC, SANs) has
+ * them all, in the certificate's order.
+ */
+static const char *
+field_value(const struct rule *r, const struct ca_facts *f, size_t *i)
 {
-	size_t i;
-
-	for (i = 0; i < sv->n; i++)
-		if (sv->v[i] && glob_match(r->pat, r->plen, sv->v[i], strlen(sv->v[i]), r->icase))
-			return 1;
-	return 0;
-}
-
-/* A field with several values (OU, DC, SANs) matches when any does. */
-static int
-rule_matches(const struct rule *r, const struct ca_facts *f)
-{
+	const struct cg_strv *sans[SAN__MAX] = {
+		&f->san_email, &f->san_dns, &f->san_upn, &f->san_uri,
+	};
 	const struct ca_dn *dn;
 	const struct ca_dn_attr *a;
-	size_t i;
+	const struct cg_strv *sv;
 
 	switch (r->field) {
 	case CA_FIELD_SUBJECT:
 	case CA_FIELD_ISSUER:
 		dn = r->field == CA_FIELD_SUBJECT ? &f->subject : &f->issuer;
-		for (i = 0; i < dn->n; i++) {
-			a = &dn->attrs[i];
-			if (a->name == NULL || a->value == NULL ||
-			    attr_lookup(a->name, strlen(a->name)) != r->sub)
-				continue;
-			if (glob_match(r->pat, r->plen, a->value, strlen(a->value), r->icase))
-				return 1;
+		while (*i < dn->n) {
+			a = &dn->attrs[(*i)++];
+			if (a->name != NULL && a->value != NULL &&
+			    attr_lookup(a->name, strlen(a->name)) == r->sub)
+				return a->value;
 		}
-		return 0;
+		return NULL;
 	case CA_FIELD_SAN:
-		switch (r->sub) {
-		case SAN_EMAIL:
-			return any_value(r, &f->san_email);
-		case SAN_DNS:
-			return any_value(r, &f->san_dns);
-		case SAN_UPN:
-			return any_value(r, &f->san_upn);
-		case SAN_URI:
-			return any_value(r, &f->san_uri);
-		}
-		return 0;
+		if (r->sub < 0 || r->sub >= SAN__MAX)
+			return NULL;
+		sv = sans[r->sub];
+		while (*i < sv->n)
+			if (sv->v[(*i)++] != NULL)
+				return sv->v[*i - 1];
+		return NULL;
 	case CA_FIELD__MAX:
 		break;
 	}
+	return NULL;
+}
+
+/* A field with several values matches when any does. */
+static int
+rule_matches(const struct rule *r, const struct ca_facts *f)
+{
+	const char *v;
+	size_t i = 0;
+
+	while ((v = field_value(r, f, &i)) != NULL)
+		if (glob_match(r->pat, r->plen, v, strlen(v), r->icase))
+			return 1;
 	return 0;
 }
 
+/* The line for mapping mm, which failed at rule j (nrules: it has none):
+ * the rule, then the values the certificate has for its field. */
+static void
+trace_rule(struct trace *t, const struct m2o *mm, size_t j, const struct ca_facts *f)
+{
+	const struct rule *r;
+	const char *v, *sub;
+	size_t i = 0, n = 0;
+
+	tb_printf(&t->line, "many-to-one ");
+	tb_text(&t->line, mm->name, 0);
+	if (j == mm->nrules) {
+		tb_printf(&t->line, ": no rules");
+		trace_emit(t);
+		return;
+	}
+	r = &mm->rules[j];
+	sub = r->field == CA_FIELD_SAN ? san_kinds[r->sub] : attr_types[r->sub].name;
+	tb_printf(&t->line, ": rule %zu (%s %s = ", j + 1, fields[r->field], sub);
+	tb_text(&t->line, r->pat, 1);
+	tb_printf(&t->line, "%s) matched no value", r->icase ? ", case-insensitive" : "");
+	while (!t->line.full && (v = field_value(r, f, &i)) != NULL) {
+		tb_printf(&t->line, n++ ? ", " : " (the certificate's: ");
+		tb_text(&t->line, v, 1);
+	}
+	if (n > 0)
+		tb_printf(&t->line, ")");
+	else
+		tb_printf(&t->line, " (the certificate has no %s %s)", fields[r->field], sub);
+	trace_emit(t);
+}
+
 static const struct m2o *
-map_many(const struct ca_mapper *m, const struct ca_facts *f)
+map_many(const struct ca_mapper *m, const struct ca_facts *f, struct trace *t)
 {
 	const struct m2o *mm;
 	size_t i, j;
@@ -1318,13 +1463,16 @@ map_many(const struct ca_mapper *m, const struct ca_facts *f)
 				break;
 		if (mm->nrules > 0 && j == mm->nrules)
 			return mm;
+		if (t != NULL)
+			trace_rule(t, mm, j, f);
 	}
 	return NULL;
 }
 
-void
-ca_map(const struct ca_mapper *m, const struct ca_facts *f, const enum ca_map_source *order,
-    size_t norder, struct ca_mapping *out)
+/* ca_map, and with t the trace of how it decided. */
+static void
+map(const struct ca_mapper *m, const struct ca_facts *f, const enum ca_map_source *order,
+    size_t norder, struct ca_mapping *out, struct trace *t)
 {
 	const struct o2o_entry *e;
 	const struct m2o *mm;
@@ -1337,17 +1485,26 @@ ca_map(const struct ca_mapper *m, const struct ca_facts *f, const enum ca_map_so
 	for (i = 0; i < norder; i++) {
 		switch (order[i]) {
 		case CA_SRC_ONE_TO_ONE:
-			if ((e = map_one(m, f)) == NULL)
-				break;
-			out->method = CA_MAP_ONE_TO_ONE;
-			out->strong = O2O_STRONG(e->how);
-			out->user = out->name = (const char *)m->pool.data + e->user;
-			snprintf(out->why, sizeof(out->why), "one-to-one %s of entry %zu (%s)",
-			    o2o_key_names[e->how], e->index + 1, out->user);
-			return;
+			if ((e = map_one(m, f, t)) != NULL) {
+				out->method = CA_MAP_ONE_TO_ONE;
+				out->strong = O2O_STRONG(e->how);
+				out->user = out->name = (const char *)m->pool.data + e->user;
+				snprintf(out->why, sizeof(out->why), "one-to-one %s of entry %zu (%s)",
+				    o2o_key_names[e->how], e->index + 1, out->user);
+			}
+			if (t != NULL)
+				trace_one(t, e != NULL ? out->why : NULL);
+			if (e != NULL)
+				return;
+			break;
 		case CA_SRC_MANY_TO_ONE:
-			if ((mm = map_many(m, f)) == NULL)
+			if ((mm = map_many(m, f, t)) == NULL) {
+				if (t != NULL && m->nmaps == 0) {
+					tb_printf(&t->line, "many-to-one: no mappings");
+					trace_emit(t);
+				}
 				break;
+			}
 			out->method = CA_MAP_MANY_TO_ONE;
 			out->name = mm->name;
 			out->deny = mm->deny;
@@ -1359,9 +1516,36 @@ ca_map(const struct ca_mapper *m, const struct ca_facts *f, const enum ca_map_so
 				snprintf(out->why, sizeof(out->why), "many-to-one %s (%s): all %zu "
 				    "rules matched", mm->name, mm->deny ? "deny" : "allow",
 				    mm->nrules);
+			if (t != NULL) {
+				tb_printf(&t->line, "%s", out->why);
+				trace_emit(t);
+			}
 			return;
 		case CA_SRC__MAX:
 			break;
 		}
 	}
+}
+
+void
+ca_map(const struct ca_mapper *m, const struct ca_facts *f, const enum ca_map_source *order,
+    size_t norder, struct ca_mapping *out)
+{
+	map(m, f, order, norder, out, NULL);
+}
+
+void
+ca_map_trace(const struct ca_mapper *m, const struct ca_facts *f,
+    const enum ca_map_source *order, size_t norder, ca_map_trace_fn fn, void *ctx)
+{
+	struct ca_mapping out;
+	struct trace *t;
+
+	if (fn == NULL)
+		return;
+	t = cg_calloc(1, sizeof(*t));
+	t->fn = fn;
+	t->ctx = ctx;
+	map(m, f, order, norder, &out, t);
+	free(t);
 }

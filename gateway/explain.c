@@ -76,6 +76,14 @@ print_var(void *ctx, const char *name, const char *value, size_t vlen)
 	printf("%s=%s\n", name, cg_escape(esc, sizeof(esc), value, vlen));
 }
 
+/* A line of ca_map_trace: certauth has escaped the certificate's values. */
+static void
+print_tried(void *ctx, const char *line)
+{
+	(void)ctx;
+	printf("tried: %s\n", line);
+}
+
 /* The site a TLS client naming `host` would reach: the first https
  * listener's choice, as the SNI callback makes it. */
 static struct gw_site *
@@ -199,6 +207,9 @@ gw_explain(int argc, char **argv)
 	else
 		printf("verify: FAILED:%s\n", res.reason[0] ? res.reason :
 		    ca_verdict_names[res.verdict]);
+	if (have_facts && res.verdict == CA_VERDICT_OK && policy->nmapping > 0 && cfg->mapper)
+		ca_map_trace(cfg->mapper, &facts, policy->mapping, policy->nmapping, print_tried,
+		    NULL);
 	if (mapping.method == CA_MAP_NONE) {
 		printf("mapping: none\naccount: -\n");
 	} else {

@@ -594,11 +594,16 @@ def explain(conf, cert_files, host="localhost", path="/m/x", when=None):
         args += ["--time", when]
     p = subprocess.run(args + list(cert_files), capture_output=True, timeout=30)
     out = p.stdout.decode("utf-8", "replace")
-    fields, variables = {}, {}
+    fields, variables = {"tried": []}, {}
     for line in out.split("\n"):
         if not line:
             continue
         m = re.match(r"^([a-z_]+): (.*)$", line)
+        if m and m.group(1) == "tried":
+            # One line per mapping tried, in order: fields["tried"] is a list.
+            assert "mapping" not in fields, f"tried after mapping:\n{out}"
+            fields["tried"].append(m.group(2))
+            continue
         if m:
             assert m.group(1) not in fields, f"{m.group(1)} twice:\n{out}"
             fields[m.group(1)] = m.group(2)
@@ -673,6 +678,64 @@ def test_explain_deny_mapping_named(explain_gw, pki):
     rc, f, v, out = explain(explain_gw.conf_path, explain_files(pki, "mallory"))
     assert f.get("mapping", "").startswith("many-to-one:contractors-blocked"), out
     assert "REMOTE_USER" not in v, out
+
+
+def test_explain_tried_lines_for_no_mapping(make_gateway, app, pki):
+    """utf8 (CN=Zo\u00eb \u00c5ngstr\u00f6m,O=Soci\u00e9t\u00e9 G\u00e9n\u00e9rale,C=FR) matches no
+    entry and no mapping: with require_account the server refuses it
+    (403.12), and explain names each one-to-one key kind looked up and the
+    first failing rule of every mapping, certificate values escaped."""
+    utf8 = load_cert(pki, "utf8")
+    accounts = dict(m2o_accounts(), one_to_one=[
+        {"user": "alice", "sha256": sha256_of(load_cert(pki, "alice")).hex()}])
+    gw = mapped_gw(make_gateway, app, accounts, {
+        "m": policy(mapping=ALL_SOURCES, require_account=True),
+        "n": policy(mapping=[], require_account=False)}, [("/m/", "m"), ("/n/", "n")])
+    assert_403_12(get(gw, "/m/x", cert="utf8"))
+    rc, f, v, out = explain(gw.conf_path, explain_files(pki, "utf8"))
+    assert (f.get("decision"), f.get("status"), f.get("mapping")) == \
+        ("deny", "403.12", "none"), out
+    assert rc == 1, out
+
+    looked_up = ["sha256", "public_key_sha256"]
+    try:
+        ski_of(utf8)
+        looked_up.append("ski")
+    except x509.ExtensionNotFound:
+        pass
+    looked_up.append("issuer+serial")
+    looked_up += [f'upn "{u}"' for u in upns_of(utf8)]
+    looked_up += [f'email "{e}"' for e in emails_of(utf8)]
+    looked_up += ["subject", "subject+issuer"]
+    org = "Soci\\xc3\\xa9t\\xc3\\xa9 G\\xc3\\xa9n\\xc3\\xa9rale"
+    cn = "Zo\\xc3\\xab \\xc3\\x85ngstr\\xc3\\xb6m"
+    assert f["tried"] == [
+        "one-to-one: no entry for " + ", ".join(looked_up),
+        'many-to-one contractors-blocked: rule 1 (subject O = "contractor*", '
+        f'case-insensitive) matched no value (the certificate\'s: "{org}")',
+        'many-to-one alice-sales: rule 1 (subject CN = "Alice") matched no value '
+        f'(the certificate\'s: "{cn}")',
+        'many-to-one bob-only: rule 1 (subject CN = "Bob") matched no value '
+        f'(the certificate\'s: "{cn}")',
+        'many-to-one engineering: rule 1 (subject OU = "Engineering") matched no '
+        "value (the certificate has no subject OU)",
+        'many-to-one everyone: rule 1 (subject C = "US") matched no value '
+        '(the certificate\'s: "FR")',
+    ], out
+    # A certificate the third mapping takes: the earlier ones' failing
+    # rules, then the one that decided, as mapping_why says.
+    rc, f, v, out = explain(gw.conf_path, explain_files(pki, "bob"))
+    assert f.get("mapping") == "many-to-one:bob-only (weak)", out
+    assert f["tried"][1:] == [
+        'many-to-one contractors-blocked: rule 1 (subject O = "contractor*", '
+        'case-insensitive) matched no value (the certificate\'s: "Corp")',
+        'many-to-one alice-sales: rule 1 (subject CN = "Alice") matched no value '
+        '(the certificate\'s: "Bob")',
+        f["mapping_why"],
+    ], out
+    # No tried lines where the policy does not map.
+    rc, f, v, out = explain(gw.conf_path, explain_files(pki, "utf8"), path="/n/x")
+    assert f["tried"] == [] and f.get("mapping") == "none", out
 
 
 def test_explain_time(explain_gw, pki):

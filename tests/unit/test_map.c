@@ -1173,6 +1173,180 @@ test_print_round_trip(void **state)
 	free(printed);
 }
 
+/* ---- explain's trace ---- */
+
+struct lines {
+	char *v[32];
+	size_t n;
+};
+
+static void
+collect(void *ctx, const char *line)
+{
+	struct lines *l = ctx;
+
+	assert_true(l->n < nitems(l->v));
+	l->v[l->n++] = cg_strdup(line);
+}
+
+static void
+lines_free(struct lines *l)
+{
+	while (l->n > 0)
+		free(l->v[--l->n]);
+}
+
+/* Traces f, checking that ca_map decides the same as the trace's end. */
+static void
+trace(const struct ca_mapper *m, const struct ca_facts *f, const enum ca_map_source *order,
+    size_t norder, struct lines *l, struct ca_mapping *out)
+{
+	memset(l, 0, sizeof(*l));
+	ca_map_trace(m, f, order, norder, collect, l);
+	ca_map(m, f, order, norder, out);
+	if (out->method != CA_MAP_NONE) {
+		assert_true(l->n > 0);
+		assert_non_null(strstr(l->v[l->n - 1], out->why));
+	}
+}
+
+#define ONE_MISSES	"sha256, public_key_sha256, ski, sid \"" \
+	"S-1-5-21-1004336348-1177238915-682003330-1001\", issuer+serial"
+#define WEAK_MISSES	"upn \"alice@corp.example\", email \"Alice@Corp.Example\", " \
+	"email \"a.smith@corp.example\", subject, subject+issuer"
+
+static void
+test_trace(void **state)
+{
+	static const enum ca_map_source many_first[] = { CA_SRC_MANY_TO_ONE, CA_SRC_ONE_TO_ONE };
+	struct ca_mapping out;
+	struct ca_mapper *m;
+	struct ca_facts f;
+	struct lines l;
+
+	facts(&f);
+	/* Misses two mappings (at rule 1, then at rule 2) and matches the third. */
+	m = load_ok("accounts = {\n"
+	    "  one_to_one = ( { user = \"bob\"; upn = \"bob@corp.example\"; } );\n"
+	    "  many_to_one = (\n"
+	    "    { name = \"sales\"; user = \"sales\";\n"
+	    "      rules = ( { field = \"subject\"; subfield = \"OU\"; match = \"Sales\"; } ); },\n"
+	    "    { name = \"eng-bob\"; user = \"bob\";\n"
+	    "      rules = ( { field = \"subject\"; subfield = \"OU\"; match = \"engineering\"; case_sensitive = false; },\n"
+	    "                { field = \"san\"; subfield = \"upn\"; match = \"bob@*\"; } ); },\n"
+	    "    " ENG_ALLOW " );\n};\n");
+	trace(m, &f, both, nitems(both), &l, &out);
+	assert_string_equal(out.user, "eng");
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.v[0], "one-to-one: no entry for " ONE_MISSES ", " WEAK_MISSES);
+	assert_string_equal(l.v[1], "many-to-one sales: rule 1 (subject OU = \"Sales\") matched "
+	    "no value (the certificate's: \"Engineering\", \"Ops\")");
+	assert_string_equal(l.v[2], "many-to-one eng-bob: rule 2 (san upn = \"bob@*\") matched "
+	    "no value (the certificate's: \"alice@corp.example\")");
+	assert_string_equal(l.v[3], out.why);
+	assert_string_equal(l.v[3], "many-to-one engineering (allow): all 2 rules matched");
+	lines_free(&l);
+	/* The policy's order: many-to-one first stops at the match. */
+	trace(m, &f, many_first, nitems(many_first), &l, &out);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.v[2], out.why);
+	lines_free(&l);
+	/* No match at all: every mapping's failing rule, and no decision. */
+	subj_attrs[2].value = "Marketing";
+	trace(m, &f, both, nitems(both), &l, &out);
+	assert_int_equal(out.method, CA_MAP_NONE);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.v[2], "many-to-one eng-bob: rule 1 (subject OU = \"engineering\", "
+	    "case-insensitive) matched no value (the certificate's: \"Marketing\", \"Ops\")");
+	assert_string_equal(l.v[3], "many-to-one engineering: rule 1 (subject OU = "
+	    "\"Engineering\") matched no value (the certificate's: \"Marketing\", \"Ops\")");
+	lines_free(&l);
+	subj_attrs[2].value = "Engineering";
+	ca_mapper_free(m);
+
+	/* A one-to-one match after the strong kinds missed; a field the
+	 * certificate lacks; a source with nothing configured. */
+	m = load_ok("accounts = {\n"
+	    "  one_to_one = ( { user = \"alice\"; email = \"a.smith@corp.example\"; } );\n"
+	    "  many_to_one = ( { name = \"dc\"; user = \"dc\";\n"
+	    "    rules = ( { field = \"subject\"; subfield = \"DC\"; match = \"*\"; } ); } );\n};\n");
+	trace(m, &f, both, nitems(both), &l, &out);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0], "one-to-one email of entry 1 (alice); no entry for "
+	    ONE_MISSES ", upn \"alice@corp.example\", email \"Alice@Corp.Example\", subject, "
+	    "subject+issuer");
+	lines_free(&l);
+	trace(m, &f, many_first, nitems(many_first), &l, &out);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0], "many-to-one dc: rule 1 (subject DC = \"*\") matched no "
+	    "value (the certificate has no subject DC)");
+	lines_free(&l);
+	ca_mapper_free(m);
+	m = load_ok("");
+	trace(m, &f, both, nitems(both), &l, &out);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0], "one-to-one: no entries");
+	assert_string_equal(l.v[1], "many-to-one: no mappings");
+	lines_free(&l);
+	ca_map_trace(m, &f, both, nitems(both), NULL, NULL);
+	ca_map_trace(NULL, &f, both, nitems(both), collect, &l);
+	assert_int_equal(l.n, 0);
+	ca_mapper_free(m);
+}
+
+/* Hostile values: escaped, cut, and the line bounded whatever their number. */
+static void
+test_trace_bounded(void **state)
+{
+	static char *many[2000];
+	struct ca_dn_attr attrs[3];
+	struct ca_mapping out;
+	struct ca_mapper *m;
+	struct ca_facts f;
+	struct lines l;
+	char *huge = cg_malloc(100001);
+	size_t i, j;
+
+	memset(huge, 'A', 100000);
+	huge[100000] = '\0';
+	huge[0] = '\n';
+	huge[1] = '"';
+	huge[2] = (char)0xc3;
+	attrs[0] = (struct ca_dn_attr){ "OU", huge };
+	attrs[1] = (struct ca_dn_attr){ "OU", "x\ty" };
+	attrs[2] = (struct ca_dn_attr){ "CN", "Eve" };
+	for (i = 0; i < nitems(many); i++)
+		many[i] = huge + 3;
+	facts(&f);
+	f.subject.attrs = attrs;
+	f.subject.n = nitems(attrs);
+	f.san_upn = (struct cg_strv){ many, nitems(many) };
+	f.sid = huge;
+	m = load_ok("accounts = {\n"
+	    "  one_to_one = ( { user = \"bob\"; upn = \"bob@corp.example\"; } );\n"
+	    "  many_to_one = ( { name = \"sales\"; user = \"sales\";\n"
+	    "    rules = ( { field = \"subject\"; subfield = \"OU\"; match = \"Sales\"; } ); },\n"
+	    "  { name = \"upn\"; user = \"u\";\n"
+	    "    rules = ( { field = \"san\"; subfield = \"upn\"; match = \"bob\"; } ); } );\n};\n");
+	trace(m, &f, both, nitems(both), &l, &out);
+	assert_int_equal(out.method, CA_MAP_NONE);
+	assert_int_equal(l.n, 3);
+	for (i = 0; i < l.n; i++) {
+		assert_true(strlen(l.v[i]) < 1024);
+		for (j = 0; l.v[i][j]; j++)
+			assert_true((unsigned char)l.v[i][j] >= 0x20 &&
+			    (unsigned char)l.v[i][j] < 0x7f);
+	}
+	assert_non_null(strstr(l.v[0], "sid \"\\x0a\\x22\\xc3AAA"));
+	assert_string_equal(l.v[0] + strlen(l.v[0]) - 3, "...");
+	assert_non_null(strstr(l.v[1], "(the certificate's: \"\\x0a\\x22\\xc3AAA"));
+	assert_non_null(strstr(l.v[1], "...\", \"x\\x09y\")"));
+	assert_string_equal(l.v[2] + strlen(l.v[2]) - 3, "...");
+	lines_free(&l);
+	ca_mapper_free(m);
+	free(huge);
+}
+
 static void
 test_misc(void **state)
 {
@@ -1224,6 +1398,8 @@ main(void)
 		cmocka_unit_test(test_errors_preempted),
 		cmocka_unit_test(test_load_100k),
 		cmocka_unit_test(test_print_round_trip),
+		cmocka_unit_test(test_trace),
+		cmocka_unit_test(test_trace_bounded),
 		cmocka_unit_test(test_misc),
 	};
 	char *rm;
