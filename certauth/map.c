@@ -165,18 +165,6 @@ isalpha_(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* ASCII only: the locale must not decide who a client is. */
 static unsigned char
 fold(unsigned char c)
@@ -303,7 +291,7 @@ dn_escape(const char *s, size_t len, size_t *i, struct cg_buf *val)
 	if (*i + 1 >= len)
 		return -1;
 	c = (unsigned char)s[*i + 1];
-	if (*i + 2 < len && (hi = hexval(c)) >= 0 && (lo = hexval((unsigned char)s[*i + 2])) >= 0) {
+	if (*i + 2 < len && (hi = cg_hexval(c)) >= 0 && (lo = cg_hexval((unsigned char)s[*i + 2])) >= 0) {
 		c = (unsigned char)(hi << 4 | lo);
 		*i += 3;
 	} else if (c > 0x20 && c < 0x7f && !isalpha_(c) && !isdigit_(c)) {
@@ -371,13 +359,13 @@ dn_canon(const char *s, size_t len, struct cg_buf *out, const char **err)
 			i++;
 		cg_buf_clear(&val);
 		if (i < len && s[i] == '#') {
-			for (i++; i + 1 < len && (hi = hexval((unsigned char)s[i])) >= 0 &&
-			    (lo = hexval((unsigned char)s[i + 1])) >= 0; i += 2) {
+			for (i++; i + 1 < len && (hi = cg_hexval((unsigned char)s[i])) >= 0 &&
+			    (lo = cg_hexval((unsigned char)s[i + 1])) >= 0; i += 2) {
 				uint8_t b = (uint8_t)(hi << 4 | lo);
 
 				cg_buf_append(&val, &b, 1);
 			}
-			if (val.len == 0 || (i < len && hexval((unsigned char)s[i]) >= 0)) {
+			if (val.len == 0 || (i < len && cg_hexval((unsigned char)s[i]) >= 0)) {
 				*err = "bad #hex value";
 				goto fail;
 			}
@@ -515,8 +503,8 @@ hex_decode(const char *s, uint8_t *out, size_t cap, size_t *outlen)
 	while (*s) {
 		if (n > 0 && (*s == ':' || *s == ' '))
 			s++;
-		if ((hi = hexval((unsigned char)s[0])) < 0 ||
-		    (lo = hexval((unsigned char)s[1])) < 0 || n == cap)
+		if ((hi = cg_hexval((unsigned char)s[0])) < 0 ||
+		    (lo = cg_hexval((unsigned char)s[1])) < 0 || n == cap)
 			return -1;
 		out[n++] = (uint8_t)(hi << 4 | lo);
 		s += 2;

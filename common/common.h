@@ -29,6 +29,8 @@ char *cg_strndup(const char *s, size_t n) CG_NONNULL;
 /* asprintf that cannot fail (cg_fatal on out of memory). */
 char *cg_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2))) CG_NONNULL;
 int cg_strcaseeq(const char *a, size_t alen, const char *b, size_t blen);
+/* The value of a hex digit, or -1. */
+int cg_hexval(unsigned char c);
 /* Parses a whole decimal number into *out; 0 or -1. */
 int cg_parse_u64(const char *s, size_t len, uint64_t *out);
 

@@ -121,3 +121,15 @@ cg_parse_u64(const char *s, size_t len, uint64_t *out)
 	*out = v;
 	return 0;
 }
+
+int
+cg_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -28,18 +28,6 @@ enum seg_kind {
 	SEG__MAX
 };
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* RFC 3986 unreserved: the escapes whose decoding cannot change meaning. */
 static int
 unreserved(unsigned char c)
@@ -84,8 +72,8 @@ seg_scan(const unsigned char *p, size_t n, size_t *olen, enum seg_kind *kind)
 
 	for (i = 0; i < n; nchars++) {
 		if (p[i] == '%') {
-			if (n - i < 3 || (hi = hexval(p[i + 1])) == -1 ||
-			    (lo = hexval(p[i + 2])) == -1)
+			if (n - i < 3 || (hi = cg_hexval(p[i + 1])) == -1 ||
+			    (lo = cg_hexval(p[i + 2])) == -1)
 				return POL_PATH_BAD_ESCAPE;
 			c = (unsigned char)(hi << 4 | lo);
 			encoded = 1;
@@ -125,7 +113,7 @@ seg_emit(const unsigned char *p, size_t n, char *dst)
 			*dst++ = (char)p[i++];
 			continue;
 		}
-		c = (unsigned char)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
+		c = (unsigned char)(cg_hexval(p[i + 1]) << 4 | cg_hexval(p[i + 2]));
 		i += 3;
 		if (unreserved(c))
 			*dst++ = (char)c;

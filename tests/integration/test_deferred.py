@@ -98,8 +98,14 @@ def test_body_too_large_for_the_exchange_is_413(deferred_gw):
         s.sendall(build_request("POST", "/need/?echo", f"localhost:{deferred_gw.https_port}",
                                 [], body))
         r = read_final_response(s.makefile("rb"), "POST")
-        # More than the 64 KiB held while the certificate is asked for.
-        assert r.status == 413, r
+        # Either more than the 64 KiB held while the certificate is asked
+        # for arrived first (413), or the client answered the request for
+        # its certificate before that (OpenSSL may, while still writing):
+        # then the whole body must come through intact. Which one happens
+        # depends on timing, not on certgate.
+        assert r.status in (413, 200), r
+        if r.status == 200:
+            assert r.body == body
 
 
 def curl(gw, path, *extra):
