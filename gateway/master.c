@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -396,6 +397,21 @@ write_pid_file(const char *path)
 	fclose(f);
 }
 
+/* Each connection costs a descriptor (two with an application): take
+ * what the hard limit allows, as max_connections expects. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			cg_log(CG_LOG_WARN, 0, "cannot raise the descriptor limit: %s",
+			    strerror(errno));
+	}
+}
+
 int
 gw_master_run(const char *path, struct gw_config *cfg)
 {
@@ -405,6 +421,7 @@ gw_master_run(const char *path, struct gw_config *cfg)
 	m.path = path;
 	m.cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	if (open_logs(cfg) < 0)
 		return 1;
 	if (take_listeners(cfg, NULL) < 0)

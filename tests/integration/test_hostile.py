@@ -1,0 +1,171 @@
+"""Hostile clients (bounded in time): while each misbehaves, a well-behaved
+client beside it keeps getting answers, and the gateway's memory stays
+bounded (the peak RSS of master and workers is printed)."""
+
+import os
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+from conftest import build_request, client_context, get, read_final_response, tls_connect
+from test_failures import gateway_pids, rss_kib
+
+
+class Watch:
+    """Runs good requests and samples RSS in the background."""
+
+    def __init__(self, gw):
+        self.gw, self.failures, self.ok, self.peak = gw, [], 0, 0
+        self.pids = gateway_pids(gw)
+        self.base = rss_kib(self.pids)
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self.run)
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                r = get(self.gw, "/app/good")
+                if r.status == 200:
+                    self.ok += 1
+                else:
+                    self.failures.append(r.status)
+            except Exception as e:
+                self.failures.append(repr(e))
+            self.peak = max(self.peak, rss_kib(self.pids))
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *exc):
+        # The good client must have been answered a few times meanwhile.
+        deadline = time.monotonic() + 15
+        while self.ok < 3 and not self.failures and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.stop.set()
+        self.t.join(30)
+
+    def check(self, name, bound_kib=64 * 1024):
+        growth = self.peak - self.base
+        print(f"\n[{name}: {self.ok} good requests, peak RSS {self.peak} KiB "
+              f"(+{growth} KiB)]")
+        assert not self.failures, self.failures[:5]
+        assert self.ok >= 3
+        assert growth < bound_kib, growth
+
+
+def test_slowloris(gw, capsys):
+    socks = []
+    with Watch(gw) as w:
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", gw.http_port), timeout=5)
+            socks.append(s)
+        head = b"GET /app/ HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 30
+        deadline = time.monotonic() + 3
+        i = 0
+        while time.monotonic() < deadline and i < len(head):
+            for s in socks:
+                try:
+                    s.send(head[i:i + 1])
+                except OSError:
+                    pass
+            i += 1
+            time.sleep(0.1)
+    for s in socks:
+        s.close()
+    with capsys.disabled():
+        w.check("slowloris, 200 connections")
+
+
+@pytest.fixture
+def short_send_gw(make_gateway, app):
+    def configure(gw):
+        gw.config["limits"]["send_timeout"] = 2
+    return make_gateway(app.address, configure)
+
+
+def test_client_that_never_reads(short_send_gw, capsys):
+    """Responses are not buffered beyond the flow-control window: a client
+    that never reads holds its application connection until send_timeout,
+    and others wait that long (the good client's answers come late, not
+    never)."""
+    gw = short_send_gw
+    socks = []
+    with Watch(gw) as w:
+        for _ in range(20):
+            s = tls_connect(gw)
+            s.sendall(build_request("GET", "/app/?size=20000000", f"localhost:{gw.https_port}",
+                                    [], None))
+            socks.append(s)
+        time.sleep(3)
+    for s in socks:
+        s.close()
+    with capsys.disabled():
+        w.check("20 clients never reading 20 MB responses")
+
+
+def test_many_idle_connections(gw, capsys):
+    socks = []
+    with Watch(gw) as w:
+        for _ in range(3000):
+            socks.append(socket.create_connection(("127.0.0.1", gw.http_port), timeout=5))
+        time.sleep(1)
+    for s in socks:
+        s.close()
+    with capsys.disabled():
+        w.check("3,000 idle connections")
+
+
+def test_garbage_and_plain_http_on_the_tls_port(gw, capsys):
+    with Watch(gw) as w:
+        for payload in (os.urandom(4096), b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n") * 20:
+            s = socket.create_connection(("127.0.0.1", gw.https_port), timeout=5)
+            s.sendall(payload)
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass
+            except (ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+    with capsys.disabled():
+        w.check("garbage and plain HTTP on the TLS port")
+
+
+def test_handshake_flood(gw, capsys):
+    errors = []
+
+    def flood():
+        for _ in range(30):
+            try:
+                tls_connect(gw).close()
+            except Exception as e:
+                errors.append(repr(e))
+
+    with Watch(gw) as w:
+        ts = [threading.Thread(target=flood) for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+    assert not errors, errors[:3]
+    with capsys.disabled():
+        w.check("240 handshakes from 8 threads")
+
+
+def test_a_thousand_pipelined_requests(gw):
+    reqs = b"".join(build_request("GET", f"/app/{i}", f"localhost:{gw.https_port}", [], None)
+                    for i in range(1000))
+    with tls_connect(gw, timeout=60) as s:
+        sender = threading.Thread(target=s.sendall, args=(reqs,))
+        sender.start()
+        f = s.makefile("rb")
+        for i in range(1000):
+            r = read_final_response(f, "GET")
+            assert r.status == 200
+            assert r.vars["PATH_INFO"] == f"/{i}"
+        sender.join(30)
