@@ -197,6 +197,7 @@ parse_key(const config_setting_t *s, const struct cg_conf_key *k, void *obj,
 		if ((k->min || k->max) && (v < k->min || v > k->max)) {
 			cg_error_add(errs, s, "%s: %lld is out of range (%" PRId64 "..%" PRId64 ")",
 			    k->name, v, k->min, k->max);
+			set_default(k, obj, dir, errs);
 			return;
 		}
 		*FIELD(obj, k, int64_t) = v;
@@ -212,6 +213,7 @@ parse_key(const config_setting_t *s, const struct cg_conf_key *k, void *obj,
 			goto bad_type;
 		if (enum_index(k, config_setting_get_string(s)) < 0) {
 			bad_choice(errs, s, k, config_setting_get_string(s));
+			set_default(k, obj, dir, errs);
 			return;
 		}
 		*FIELD(obj, k, int) = enum_index(k, config_setting_get_string(s));
@@ -294,6 +296,8 @@ parse_key(const config_setting_t *s, const struct cg_conf_key *k, void *obj,
 	cg_fatal("conf: bad key type %d", k->type);
 bad_type:
 	cg_error_add(errs, s, "%s: must be %s", k->name, type_name(k->type));
+	/* The struct stays whole (defaults), so -t can go on checking. */
+	set_default(k, obj, dir, errs);
 }
 
 static void

@@ -247,10 +247,17 @@ make_socket(struct gw_spawn *sp, const struct gw_config *cfg)
 		sp->fd = -1;
 		return -1;
 	}
-	/* The application's user owns it; certgate's workers reach it by group. */
-	if (getuid() == 0 && chown(sp->path, sp->uid, cfg->gid) < 0)
-		cg_log(CG_LOG_WARN, 0, "backend %s: chown %s: %s", sp->name, sp->path, strerror(errno));
-	chmod(sp->path, 0660);
+	/* The application's user owns it; certgate's workers reach it by group.
+	 * The mode first: once the owner changed, only CAP_FOWNER could. */
+	if (chmod(sp->path, 0660) < 0 ||
+	    (getuid() == 0 && chown(sp->path, sp->uid, cfg->gid) < 0)) {
+		cg_log(CG_LOG_ERROR, 0, "backend %s: cannot give %s to the application: %s",
+		    sp->name, sp->path, strerror(errno));
+		close(sp->fd);
+		sp->fd = -1;
+		unlink(sp->path);
+		return -1;
+	}
 	return 0;
 }
 

@@ -111,6 +111,11 @@ test_wrong_type(void **state)
 	expect_error(BASE "daemon = 1;\n" SITE, 3, "daemon: must be a boolean");
 	expect_error(BASE "log_level = \"loud\";\n" SITE, 3, "\"loud\" is not one of");
 	expect_error(BASE "limits = { max_headers = 0; };\n" SITE, 3, "out of range");
+	/* A wrong type leaves the default behind, so the checks after it run
+	 * on a whole struct (found by fuzz_conf: -t used to crash here). */
+	expect_error(BASE "sites = ( { name = \"s\"; listen = [ \"https://127.0.0.1:1\" ];\n"
+	    "  certificate = 5; key = 6; locations = ( { path = 7; backend = \"app\"; } ); } );\n",
+	    4, "certificate: must be a string");
 }
 
 static void
