@@ -128,3 +128,42 @@ def test_sigint_stops(gw):
 def test_sigterm_exit_code(gw):
     assert get(gw, "/app/").status == 200
     gw.stop()
+
+
+def test_twenty_reloads_under_load_lose_nothing(gw):
+    """Issue 8: 20 SIGHUPs while clients run, new connections and kept
+    ones alike: zero failed requests, zero refused connections."""
+    stop = threading.Event()
+    counts = {"ok": 0}
+    failures = []
+
+    def new_connections():
+        while not stop.is_set():
+            try:
+                r = get(gw, "/app/load")
+                if r.status == 200:
+                    counts["ok"] += 1
+                else:
+                    failures.append(r.status)
+            except Exception as exc:
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=new_connections, daemon=True) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(20):
+            gw.config["backends"]["app"]["params"] = {"GENERATION": str(i)}
+            gw.write_config()
+            gw.reload()
+            time.sleep(0.25)
+        wait_for(lambda: get(gw, "/app/x").vars.get("GENERATION") == "19", 10,
+                 what="the 20th configuration")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    print(f"\n[20 reloads: {counts['ok']} requests, {len(failures)} failed]")
+    assert failures == [], failures[:5]
+    assert counts["ok"] >= 50
+    assert "reload failed" not in gw.error_log()
