@@ -231,6 +231,9 @@ struct gw_worker {
 extern struct gw_worker *gw_worker;
 extern gnutls_datum_t gw_ticket_key;
 
+/* Sets up w as this process's worker on cfg (loop, backends, listeners'
+ * watchers, not started). */
+void gw_worker_init(struct gw_worker *w, struct gw_config *cfg);
 /* Runs a worker on cfg with the listeners already bound; never returns. */
 void gw_worker_run(struct gw_config *cfg) __attribute__((noreturn));
 /* Accepting resumes when a connection slot frees up. */

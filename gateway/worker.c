@@ -124,29 +124,21 @@ drop_privileges(const struct gw_config *cfg)
 }
 
 void
-gw_worker_run(struct gw_config *cfg)
+gw_worker_init(struct gw_worker *w, struct gw_config *cfg)
 {
-	static struct gw_worker w;
-	sigset_t none;
 	size_t i;
 
-	/* The master's loop may have blocked signals it watches (signalfd). */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	gw_worker = &w;
-	w.cfg = cfg;
-	w.loop = ev_default_loop(EVFLAG_AUTO);
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	drop_privileges(cfg);
-	w.max_conns = (size_t)cfg->raw.limits.max_connections;
-	w.next_id = ((uint64_t)getpid() << 24) + 1;
-	w.accept_io = cg_calloc(cfg->nlisteners, sizeof(*w.accept_io));
+	gw_worker = w;
+	w->cfg = cfg;
+	w->loop = ev_default_loop(EVFLAG_AUTO);
+	w->max_conns = (size_t)cfg->raw.limits.max_connections;
+	w->next_id = ((uint64_t)getpid() << 24) + 1;
+	w->accept_io = cg_calloc(cfg->nlisteners, sizeof(*w->accept_io));
 	for (i = 0; i < cfg->nlisteners; i++) {
-		ev_io_init(&w.accept_io[i], on_accept, cfg->listeners[i].fd, EV_READ);
-		w.accept_io[i].data = &cfg->listeners[i];
+		ev_io_init(&w->accept_io[i], on_accept, cfg->listeners[i].fd, EV_READ);
+		w->accept_io[i].data = &cfg->listeners[i];
 	}
-	w.backends = cg_calloc(cfg->nbackends, sizeof(*w.backends));
+	w->backends = cg_calloc(cfg->nbackends, sizeof(*w->backends));
 	for (i = 0; i < cfg->nbackends; i++) {
 		const struct gw_backend_conf *bc = cfg->backends[i].conf;
 		size_t share = (size_t)bc->max_connections;
@@ -157,11 +149,28 @@ gw_worker_run(struct gw_config *cfg)
 		 * request. */
 		if (bc->spawn != NULL && (size_t)(bc->spawn->processes / cfg->workers) < share)
 			share = (size_t)(bc->spawn->processes / cfg->workers);
-		w.backends[i].def = &cfg->backends[i];
-		w.backends[i].max_conns = share > 0 ? share : 1;
-		w.backends[i].addrs = cg_calloc(cfg->backends[i].naddrs,
-		    sizeof(*w.backends[i].addrs));
+		w->backends[i].def = &cfg->backends[i];
+		w->backends[i].max_conns = share > 0 ? share : 1;
+		w->backends[i].addrs = cg_calloc(cfg->backends[i].naddrs,
+		    sizeof(*w->backends[i].addrs));
 	}
+	ev_timer_init(&w->stop_timer, on_stop_timer, 0, 0);
+}
+
+void
+gw_worker_run(struct gw_config *cfg)
+{
+	static struct gw_worker w;
+	sigset_t none;
+	size_t i;
+
+	/* The master's loop may have blocked signals it watches (signalfd). */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	drop_privileges(cfg);
+	gw_worker_init(&w, cfg);
 	/* Only the master stops a worker (SIGQUIT), also when it dies; a ^C or
 	 * a SIGTERM sent to the whole process group is the master's to handle. */
 	ev_signal_init(&w.sig_quit, on_signal, SIGQUIT);
@@ -173,7 +182,6 @@ gw_worker_run(struct gw_config *cfg)
 	prctl(PR_SET_PDEATHSIG, SIGQUIT);
 	if (getppid() == 1)
 		raise(SIGQUIT);	/* the master died before prctl */
-	ev_timer_init(&w.stop_timer, on_stop_timer, 0, 0);
 	gw_auth_crl_timer_start();
 	accept_start_all();
 
