@@ -18,6 +18,7 @@
 #define TLS_WRITE_MAX 16384
 #define WBUF_HIGH (256 * 1024)		/* stop reading the application above */
 #define PIPELINE_MAX (64 * 1024)	/* unparsed pipelined input we hold */
+#define RBUF_MAX (64 * 1024)		/* input read ahead of the parser */
 #define LINGER_SECONDS 2.0
 #define REAUTH_BUFFER_MAX (64 * 1024)	/* request bytes held during a deferred
 					   certificate exchange; more is 413 */
@@ -93,9 +94,11 @@ want_read(const struct gw_conn *c)
 	case GW_CONN_REAUTH:
 		return 0;	/* gw_tls_reauth_step reads */
 	case GW_CONN_HEAD:
-		return !c->closing;
+		return !c->closing && cg_buf_avail(&c->rbuf) < RBUF_MAX;
 	case GW_CONN_ACTIVE:
-		if (c->closing || c->read_eof)
+		/* Never read further ahead of the parser than RBUF_MAX: the
+		 * socket's buffers, not certgate's memory, hold the rest. */
+		if (c->closing || c->read_eof || cg_buf_avail(&c->rbuf) >= RBUF_MAX)
 			return 0;
 		if (r != NULL && !r->body_done && !c->input_paused)
 			return !r->authorizing && (r->up == NULL || !gw_fcgi_congested(r->up));
@@ -477,6 +480,9 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		arm(c, got);
 	}
+	/* Records GnuTLS already decrypted raise no event on the socket. */
+	if (c->tls && want_read(c) && !c->read_eof && gnutls_record_check_pending(c->tls) > 0)
+		ev_feed_event(gw_worker->loop, &c->io, EV_READ);
 	update_io(c);
 }
 
