@@ -775,25 +775,6 @@ read_sid(const uint8_t *p, size_t len)
 	return NULL;
 }
 
-static void
-strv_push(struct cg_strv *sv, char *s)
-{
-	sv->v = cg_realloc(sv->v, (sv->n + 1) * sizeof(*sv->v));
-	sv->v[sv->n++] = s;
-}
-
-static void
-strv_free(struct cg_strv *sv)
-{
-	size_t i;
-
-	for (i = 0; i < sv->n; i++)
-		free(sv->v[i]);
-	free(sv->v);
-	sv->v = NULL;
-	sv->n = 0;
-}
-
 static int
 read_sans(gnutls_x509_crt_t crt, struct ca_facts *f, char *err,
     size_t errlen)
@@ -826,15 +807,15 @@ read_sans(gnutls_x509_crt_t crt, struct ca_facts *f, char *err,
 		}
 		switch (type) {
 		case GNUTLS_SAN_RFC822NAME:
-			strv_push(&f->san_email, plain_string(san.data,
+			cg_strv_push(&f->san_email, plain_string(san.data,
 			    san.size, CS_LATIN1));
 			break;
 		case GNUTLS_SAN_DNSNAME:
-			strv_push(&f->san_dns, plain_string(san.data,
+			cg_strv_push(&f->san_dns, plain_string(san.data,
 			    san.size, CS_LATIN1));
 			break;
 		case GNUTLS_SAN_URI:
-			strv_push(&f->san_uri, plain_string(san.data,
+			cg_strv_push(&f->san_uri, plain_string(san.data,
 			    san.size, CS_LATIN1));
 			break;
 		case GNUTLS_SAN_OTHERNAME:
@@ -847,7 +828,7 @@ read_sans(gnutls_x509_crt_t crt, struct ca_facts *f, char *err,
 			    &vtype, &virt) < 0)
 				break;
 			if (vtype == GNUTLS_SAN_OTHERNAME_MSUSERPRINCIPAL)
-				strv_push(&f->san_upn, plain_string(virt.data,
+				cg_strv_push(&f->san_upn, plain_string(virt.data,
 				    virt.size, CS_UTF8));
 			gnutls_free(virt.data);
 			break;
@@ -1084,10 +1065,10 @@ ca_facts_free(struct ca_facts *f)
 	free(f->der);
 	dn_free(&f->subject);
 	dn_free(&f->issuer);
-	strv_free(&f->san_email);
-	strv_free(&f->san_dns);
-	strv_free(&f->san_uri);
-	strv_free(&f->san_upn);
+	cg_strv_free(&f->san_email);
+	cg_strv_free(&f->san_dns);
+	cg_strv_free(&f->san_uri);
+	cg_strv_free(&f->san_upn);
 	free(f->sid);
 	memset(f, 0, sizeof(*f));
 }

@@ -113,6 +113,9 @@ enum cg_conf_type {
 				   main configuration file's directory */
 
 struct cg_strv { char **v; size_t n; };
+/* Appends s (taken over) to sv; frees every string and the vector. */
+void cg_strv_push(struct cg_strv *sv, char *s);
+void cg_strv_free(struct cg_strv *sv);
 struct cg_strmap { char **names; char **values; size_t n; };
 struct cg_vec { void *v; size_t n; };
 

@@ -159,13 +159,6 @@ static int parse_group(const config_setting_t *g, const struct cg_conf_schema *s
 static void set_default(const struct cg_conf_key *k, void *obj, const char *dir,
     struct cg_errors *errs);
 
-static void
-strv_push(struct cg_strv *sv, char *s)
-{
-	sv->v = cg_realloc(sv->v, (sv->n + 1) * sizeof(*sv->v));
-	sv->v[sv->n++] = s;
-}
-
 /* One key present in the file. */
 static void
 parse_key(const config_setting_t *s, const struct cg_conf_key *k, void *obj,
@@ -228,7 +221,7 @@ parse_key(const config_setting_t *s, const struct cg_conf_key *k, void *obj,
 				cg_error_add(errs, e, "%s: element %u must be a string", k->name, i);
 				continue;
 			}
-			strv_push(FIELD(obj, k, struct cg_strv),
+			cg_strv_push(FIELD(obj, k, struct cg_strv),
 			    resolve_path(k, config_setting_get_string(e), dir));
 		}
 		return;
@@ -328,7 +321,7 @@ set_default(const struct cg_conf_key *k, void *obj, const char *dir, struct cg_e
 		/* Defaults of string lists are written "a,b". */
 		copy = cg_strdup(d);
 		for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-			strv_push(FIELD(obj, k, struct cg_strv), cg_strdup(tok));
+			cg_strv_push(FIELD(obj, k, struct cg_strv), cg_strdup(tok));
 		free(copy);
 		break;
 	case CG_CONF_GROUP:
@@ -389,18 +382,6 @@ cg_conf_parse(const config_setting_t *g, const struct cg_conf_schema *schema, vo
 	return parse_group(g, schema, out, dir, errs);
 }
 
-static void
-strv_free(struct cg_strv *sv)
-{
-	size_t i;
-
-	for (i = 0; i < sv->n; i++)
-		free(sv->v[i]);
-	free(sv->v);
-	sv->v = NULL;
-	sv->n = 0;
-}
-
 void
 cg_conf_free(const struct cg_conf_schema *sc, void *obj)
 {
@@ -418,7 +399,7 @@ cg_conf_free(const struct cg_conf_schema *sc, void *obj)
 			free(*FIELD(obj, k, char *));
 			break;
 		case CG_CONF_STRINGS:
-			strv_free(FIELD(obj, k, struct cg_strv));
+			cg_strv_free(FIELD(obj, k, struct cg_strv));
 			break;
 		case CG_CONF_STRMAP: {
 			struct cg_strmap *m = FIELD(obj, k, struct cg_strmap);

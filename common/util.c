@@ -133,3 +133,22 @@ cg_hexval(unsigned char c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+void
+cg_strv_push(struct cg_strv *sv, char *s)
+{
+	sv->v = cg_realloc(sv->v, (sv->n + 1) * sizeof(*sv->v));
+	sv->v[sv->n++] = s;
+}
+
+void
+cg_strv_free(struct cg_strv *sv)
+{
+	size_t i;
+
+	for (i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
