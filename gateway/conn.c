@@ -462,7 +462,9 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 		set_timer(c, TM_HEAD, 1);	/* the first request is expected now */
 		revents |= EV_READ;		/* GnuTLS may hold early data already */
 	}
-	if ((revents & EV_WRITE) || cg_buf_avail(&c->wbuf) > 0)
+	/* A closing connection is finished by the flush, even with nothing left
+	 * to write. */
+	if ((revents & EV_WRITE) || cg_buf_avail(&c->wbuf) > 0 || c->closing)
 		if (gw_conn_flush(c) < 0)
 			return;
 	if (revents & EV_READ) {

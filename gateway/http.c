@@ -422,10 +422,11 @@ gw_http_error(struct gw_conn *c, int status, const char *detail, int close)
 	int n;
 
 	if (r->head_sent) {
-		/* Too late for a page: the client sees the response cut. */
+		/* Too late for a page: the client sees the response cut, once
+		 * what was already queued has gone out (gw_conn_flush). */
 		c->keepalive = 0;
 		c->closing = 1;
-		gw_conn_resume_input(c);
+		ev_feed_event(gw_worker->loop, &c->io, EV_WRITE);
 		return;
 	}
 	if (r->up != NULL)
