@@ -5,12 +5,9 @@
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <gnutls/crypto.h>
 
@@ -564,46 +561,6 @@ append_serial(struct cg_buf *b, const uint8_t *s, size_t len)
 	cg_buf_append(b, s, len);
 }
 
-static uint8_t *
-read_file(const char *path, size_t *len, int *err)
-{
-	struct stat st;
-	uint8_t *data = NULL;
-	size_t n = 0;
-	ssize_t r;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		*err = errno;
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0) {
-		*err = errno;
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > CERT_FILE_MAX) {
-		*err = S_ISDIR(st.st_mode) ? EISDIR : EFBIG;
-		goto fail;
-	}
-	data = cg_malloc((size_t)st.st_size + 1);
-	while (n < (size_t)st.st_size) {
-		if ((r = read(fd, data + n, (size_t)st.st_size - n)) < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			*err = r < 0 ? errno : EIO;
-			goto fail;
-		}
-		n += (size_t)r;
-	}
-	close(fd);
-	*len = n;
-	return data;
-fail:
-	free(data);
-	close(fd);
-	return NULL;
-}
-
 /*
  * `certificate`: a file (PEM, first certificate, or DER) if one is there,
  * else the base64 of the DER as IIS stores it. Its SHA-256 is the key, as
@@ -620,7 +577,7 @@ certificate_sha256(const char *v, const char *dir, uint8_t md[32], char *err, si
 	int rc, ferr = 0, ret = -1;
 
 	path = v[0] == '/' || dir == NULL ? cg_strdup(v) : cg_printf("%s/%s", dir, v);
-	if ((data = read_file(path, &len, &ferr)) != NULL) {
+	if ((data = cg_read_file(path, CERT_FILE_MAX, &len, &ferr)) != NULL) {
 		data[len] = '\0';
 		in.data = data;
 		in.size = (unsigned)len;

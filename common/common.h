@@ -33,6 +33,12 @@ int cg_strcaseeq(const char *a, size_t alen, const char *b, size_t blen);
 int cg_hexval(unsigned char c);
 /* Parses a whole decimal number into *out; 0 or -1. */
 int cg_parse_u64(const char *s, size_t len, uint64_t *out);
+/* A whole regular file of at most max bytes, in one allocation of *len + 1
+ * bytes (never reallocated, so a secret read this way leaves no copy behind
+ * once cg_wipe_free'd); NULL with *err = errno on failure. */
+uint8_t *cg_read_file(const char *path, size_t max, size_t *len, int *err);
+/* Zeroes n bytes at p (in a way the compiler cannot drop), then frees p. */
+void cg_wipe_free(void *p, size_t n);
 
 /* ---- arena.c: per-request scratch memory, freed in one call ---- */
 

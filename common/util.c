@@ -1,12 +1,16 @@
 /*
- * util.c: allocation that cannot fail quietly, and small string helpers.
+ * util.c: allocation that cannot fail quietly, small string helpers, and
+ * reading a whole file (also a secret one).
  * Out of memory in a gateway is not a recoverable state: we log and exit,
  * and the master starts a new worker.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/common.h"
 
@@ -151,4 +155,55 @@ cg_strv_free(struct cg_strv *sv)
 	free(sv->v);
 	sv->v = NULL;
 	sv->n = 0;
+}
+
+uint8_t *
+cg_read_file(const char *path, size_t max, size_t *len, int *err)
+{
+	struct stat st;
+	uint8_t *data = NULL;
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		*err = errno;
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0) {
+		*err = errno;
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		*err = S_ISDIR(st.st_mode) ? EISDIR : EFBIG;
+		goto fail;
+	}
+	data = cg_malloc((size_t)st.st_size + 1);
+	while (n < (size_t)st.st_size) {
+		if ((r = read(fd, data + n, (size_t)st.st_size - n)) < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			*err = r < 0 ? errno : EIO;
+			goto fail;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	data[n] = '\0';
+	*len = n;
+	return data;
+fail:
+	if (data != NULL)
+		cg_wipe_free(data, (size_t)st.st_size + 1);
+	close(fd);
+	return NULL;
+}
+
+void
+cg_wipe_free(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, n);
+	free(p);
 }

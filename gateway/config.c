@@ -444,6 +444,38 @@ build_backends(struct gw_config *cfg, struct cg_errors *errs)
 static void set_client_ca_names(struct gw_config *cfg, struct gw_site *s,
     struct cg_errors *errs);
 
+/*
+ * The certificate chain and its private key, both PEM. certgate reads the
+ * files itself rather than through gnutls_certificate_set_x509_key_file2:
+ * the key then passes through one buffer of ours, never reallocated, that is
+ * wiped before it is freed; GnuTLS's own copy is cleared by GnuTLS when the
+ * credentials are freed (gnutls_pk_params_clear). A GnuTLS error code, or
+ * GNUTLS_E_FILE_ERROR when a file cannot be read.
+ */
+#define KEY_FILE_MAX	(1024 * 1024)
+
+static int
+set_key_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
+    const char *key_path)
+{
+	gnutls_datum_t cert, key;
+	size_t clen, klen;
+	int rc, err;
+
+	if ((cert.data = cg_read_file(cert_path, KEY_FILE_MAX, &clen, &err)) == NULL)
+		return GNUTLS_E_FILE_ERROR;
+	if ((key.data = cg_read_file(key_path, KEY_FILE_MAX, &klen, &err)) == NULL) {
+		free(cert.data);
+		return GNUTLS_E_FILE_ERROR;
+	}
+	cert.size = (unsigned)clen;
+	key.size = (unsigned)klen;
+	rc = gnutls_certificate_set_x509_key_mem2(cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
+	cg_wipe_free(key.data, klen + 1);
+	free(cert.data);
+	return rc;
+}
+
 static void
 load_site_credentials(struct gw_config *cfg, struct gw_site *s, struct cg_errors *errs)
 {
@@ -459,8 +491,7 @@ load_site_credentials(struct gw_config *cfg, struct gw_site *s, struct cg_errors
 	}
 	if ((rc = gnutls_certificate_allocate_credentials(&s->cred)) < 0)
 		cg_fatal("gnutls_certificate_allocate_credentials: %s (%d)", gnutls_strerror(rc), rc);
-	rc = gnutls_certificate_set_x509_key_file2(s->cred, sc->certificate, sc->key,
-	    GNUTLS_X509_FMT_PEM, NULL, 0);
+	rc = set_key_pair(s->cred, sc->certificate, sc->key);
 	if (rc < 0) {
 		cg_error_add(errs, cg_conf_setting(&sc->src, "certificate"),
 		    "site \"%s\": cannot load certificate \"%s\" with key \"%s\": %s (%d)",

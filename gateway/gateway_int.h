@@ -239,6 +239,12 @@ void gw_worker_run(struct gw_config *cfg) __attribute__((noreturn));
 /* Accepting resumes when a connection slot frees up. */
 void gw_worker_conn_closed(void);
 
+/* ---- sandbox.c: a worker's confinement ---- */
+
+/* Refuses, from now on, the system calls a worker never needs; exits (cg_fatal)
+ * when the kernel will not take the filter. */
+void gw_sandbox_worker(void);
+
 /* ---- tls.c: GnuTLS sessions ---- */
 
 int gw_tls_session_new(struct gw_conn *c);

@@ -182,6 +182,7 @@ gw_worker_run(struct gw_config *cfg)
 	prctl(PR_SET_PDEATHSIG, SIGQUIT);
 	if (getppid() == 1)
 		raise(SIGQUIT);	/* the master died before prctl */
+	gw_sandbox_worker();
 	gw_auth_crl_timer_start();
 	accept_start_all();
 

@@ -69,3 +69,35 @@ def test_workers_run_as_user_and_cannot_read_the_key(make_gateway, open_app, tmp
     r = subprocess.run(["setpriv", f"--reuid={nobody}", f"--regid={ids(workers[0])[1][0]}",
                         "--clear-groups", "cat", str(key)], capture_output=True)
     assert r.returncode != 0 and b"Permission denied" in r.stderr
+
+
+def status_fields(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def test_workers_are_confined(make_gateway, open_app):
+    """A worker runs under a seccomp filter with no_new_privs, and is not
+    dumpable: its /proc files belong to root, not to the worker's user, so no
+    process of that user can read its memory or trace it."""
+    def as_nobody(gw):
+        gw.config["user"] = "nobody"
+        gw.config["group"] = "nogroup"
+    gw = make_gateway(open_app.address, as_nobody)
+    assert get(gw, "/app/").status == 200
+    workers = wait_for(lambda: workers_of(gw), 5, what="the workers")
+    nobody = int(subprocess.run(["id", "-u", "nobody"], capture_output=True,
+                                text=True).stdout)
+    for pid in workers:
+        st = status_fields(pid)
+        assert st["Seccomp"].strip() == "2", st["Seccomp"]         # filter mode
+        assert st["NoNewPrivs"].strip() == "1"
+        assert int(st["Uid"].split()[0]) == nobody
+        assert os.stat(f"/proc/{pid}/mem").st_uid == 0             # not dumpable
+        r = subprocess.run(["setpriv", f"--reuid={nobody}", f"--regid={nobody}",
+                            "--clear-groups", "cat", f"/proc/{pid}/environ"],
+                           capture_output=True)
+        assert r.returncode != 0 and b"Permission denied" in r.stderr, r
+    # The master, which spawns applications, is not confined.
+    assert status_fields(gw.proc.pid)["Seccomp"].strip() == "0"
+    assert get(gw, "/app/").status == 200
