@@ -53,7 +53,7 @@ static const struct cg_conf_schema limits_schema = {
 };
 
 static const struct cg_conf_key tls_keys[] = {
-	{ "priorities", CG_CONF_STRING, K(gw_tls_conf, priorities), "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", 0, 0, 0, NULL, NULL, NULL },
+	{ "priorities", CG_CONF_STRING, K(gw_tls_conf, priorities), "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-AES-256-CBC:-AES-128-CBC:%SERVER_PRECEDENCE", 0, 0, 0, NULL, NULL, NULL },
 	{ "session_tickets", CG_CONF_BOOL, K(gw_tls_conf, session_tickets), "true", 0, 0, 0, NULL, NULL, NULL },
 	{ "ticket_key_file", CG_CONF_STRING, K(gw_tls_conf, ticket_key_file), NULL, CG_CONF_PATH, 0, 0, NULL, NULL, NULL },
 };
