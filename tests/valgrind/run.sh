@@ -32,10 +32,15 @@ kill -TERM "$vg"
 wait "$vg"
 # Every log is a certgate process: applications are exec'd, and valgrind
 # does not follow exec (--trace-children=no), only fork.
+# valgrind does not know seccomp(2) (syscall 317 on amd64) and says so in
+# five lines of its own, which are not a finding about certgate: libseccomp
+# then installs a worker's filter (gateway/sandbox.c) through prctl(2).
 bad=0
 for f in "$logs"/vg.*.log; do
-	if [ -s "$f" ]; then
-		cat "$f"; bad=1
+	awk '/unhandled amd64-linux syscall: 317$/ { skip = 5 } skip > 0 { skip--; next } { print }' \
+	    "$f" >"$f.kept"
+	if [ -s "$f.kept" ]; then
+		cat "$f.kept"; bad=1
 	fi
 done
 echo "valgrind: $(ls "$logs"/vg.*.log | wc -l) processes checked, $([ $bad = 0 ] && echo clean || echo ERRORS)"
