@@ -203,7 +203,8 @@ buf_take(struct cg_buf *b)
 	char *s;
 
 	cg_buf_append(b, "", 1);	/* nothing is consumed: off is 0 */
-	s = (char *)b->data;
+	/* Down to its size: a connection keeps its facts as long as it lives. */
+	s = cg_realloc(b->data, b->len);
 	memset(b, 0, sizeof(*b));
 	return s;
 }

@@ -249,6 +249,24 @@ gw_conn_resume_input(struct gw_conn *c)
 	ev_feed_event(gw_worker->loop, &c->io, EV_READ);
 }
 
+/*
+ * A keep-alive connection waiting for its next request holds no buffer: an
+ * idle connection then costs its struct and its TLS session only, which is
+ * what lets one worker keep thousands of them. The next request allocates
+ * again (a few mallocs, next to a TLS record's decryption).
+ */
+static void
+trim_if_idle(struct gw_conn *c)
+{
+	if (c->state != GW_CONN_HEAD || c->req != NULL || c->head_started ||
+	    cg_buf_avail(&c->rbuf) != 0 || cg_buf_avail(&c->wbuf) != 0)
+		return;
+	cg_buf_free(&c->rbuf);
+	cg_buf_free(&c->wbuf);
+	cg_buf_free(&c->hbuf);
+	cg_arena_free(&c->arena);
+}
+
 static void
 start_linger(struct gw_conn *c)
 {
@@ -303,6 +321,7 @@ gw_conn_flush(struct gw_conn *c)
 	}
 	if (progress && c->req != NULL && c->req->up != NULL && !gw_conn_congested(c))
 		gw_fcgi_resume(c->req->up);
+	trim_if_idle(c);
 	arm(c, progress);
 	return 0;
 }
@@ -354,6 +373,7 @@ conn_read(struct gw_conn *c)
 		c->rbuf.len += (size_t)rc;
 		got = 1;
 	}
+	trim_if_idle(c);	/* reading found nothing: the read buffer goes too */
 	if (c->read_eof) {
 		if (c->state == GW_CONN_LINGER ||
 		    (c->state == GW_CONN_HEAD && cg_buf_avail(&c->rbuf) == 0)) {
@@ -541,6 +561,7 @@ gw_conn_request_done(struct gw_conn *c)
 	c->state = GW_CONN_HEAD;
 	c->head_started = cg_buf_avail(&c->rbuf) > 0;
 	c->input_paused = 0;
+	trim_if_idle(c);
 	arm(c, 0);
 	/* Pipelined input is parsed from the callback, not from here. */
 	ev_feed_event(gw_worker->loop, &c->io, EV_READ | EV_WRITE);
