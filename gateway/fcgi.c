@@ -246,7 +246,7 @@ gw_fcgi_start(struct gw_request *r)
 	r->up = u;
 	gw_fcgi_parser_init(&u->parser);
 	gw_fcgi_begin_request(begin, REQUEST_ID, r->authorizing ? GW_FCGI_AUTHORIZER :
-	    GW_FCGI_RESPONDER, bc->keep_connections);
+	    GW_FCGI_RESPONDER, be->keep);
 	cg_buf_append(&u->wbuf, begin, sizeof(begin));
 	gw_request_params(r, &u->wbuf, REQUEST_ID);
 	if (r->body_done || r->authorizing)
@@ -365,7 +365,7 @@ gw_fcgi_release(struct gw_request *r, int reusable)
 		up_close(u);
 		return;
 	}
-	if (!reusable || !be->def->conf->keep_connections || u->fd < 0 || !u->stdin_done || u->dirty ||
+	if (!reusable || !be->keep || u->fd < 0 || !u->stdin_done || u->dirty ||
 	    cg_buf_avail(&u->wbuf) > 0 || gw_worker->draining) {
 		up_close(u);
 		return;

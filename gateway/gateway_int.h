@@ -499,6 +499,7 @@ struct gw_backend {
 	struct gw_upstream *idle;
 	size_t nopen;			/* connections open (any state) */
 	size_t max_conns;		/* this worker's share (worker.c) */
+	int keep;			/* connections are kept for reuse (worker.c) */
 	struct gw_request *qhead, *qtail;
 	size_t qlen;
 	size_t rr;

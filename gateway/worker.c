@@ -151,6 +151,10 @@ gw_worker_init(struct gw_worker *w, struct gw_config *cfg)
 			share = (size_t)(bc->spawn->processes / cfg->workers);
 		w->backends[i].def = &cfg->backends[i];
 		w->backends[i].max_conns = share > 0 ? share : 1;
+		/* Fewer processes than workers: a connection kept by one worker
+		 * would hold a process another worker's request waits for. */
+		w->backends[i].keep = bc->keep_connections &&
+		    (bc->spawn == NULL || bc->spawn->processes >= (int64_t)cfg->workers);
 		w->backends[i].addrs = cg_calloc(cfg->backends[i].naddrs,
 		    sizeof(*w->backends[i].addrs));
 	}

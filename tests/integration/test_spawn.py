@@ -62,6 +62,21 @@ def test_spawned_app_serves_with_a_clean_environment(make_gateway, tmp_path):
     assert len(pids(gw)) == 2
 
 
+def test_fewer_processes_than_workers_do_not_stall(make_gateway):
+    """One libfcgi process, two workers: a worker that kept its connection
+    would hold the only process while the other worker's request waited for
+    the kept connection's idle timeout (2 s). Such a backend's connections
+    are not kept, so each request is served at once."""
+    gw = make_gateway("unix:/unused", spawned(processes=1))
+    assert gw.config["workers"] == 2
+    slowest = 0.0
+    for _ in range(12):
+        t = time.monotonic()
+        assert get(gw, "/app/").status == 200
+        slowest = max(slowest, time.monotonic() - t)
+    assert slowest < 1.0, f"a request waited {slowest:.2f} s"
+
+
 def test_stderr_goes_to_the_error_log(make_gateway):
     cmd = ["/bin/sh", "-c", f"echo 'hello from the app' >&2; exec {PRINTENV}"]
     gw = make_gateway("unix:/unused", spawned(command=cmd))
