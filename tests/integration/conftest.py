@@ -565,12 +565,21 @@ def client_context(pki, cert=None, check_hostname=True, strict_eof=True):
     return ctx
 
 
+def tcp_connect(port, timeout=IO_TIMEOUT):
+    """A TCP connection to 127.0.0.1:port with TCP_NODELAY, as curl and
+    browsers open theirs: without it, the request that follows a TLS
+    handshake's last flight waits for the server's delayed ACK (40 ms)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def tls_connect(gw, sni="localhost", ctx=None, cert=None, timeout=IO_TIMEOUT):
     """A TLS socket to the gateway's https port (127.0.0.1), SNI as given
     (None: no SNI, and no hostname check)."""
     if ctx is None:
         ctx = client_context(gw.pki, cert=cert, check_hostname=sni is not None)
-    sock = socket.create_connection(("127.0.0.1", gw.https_port), timeout=timeout)
+    sock = tcp_connect(gw.https_port, timeout)
     try:
         return ctx.wrap_socket(sock, server_hostname=sni)
     except Exception:
@@ -579,7 +588,7 @@ def tls_connect(gw, sni="localhost", ctx=None, cert=None, timeout=IO_TIMEOUT):
 
 
 def plain_connect(gw, timeout=IO_TIMEOUT):
-    return socket.create_connection(("127.0.0.1", gw.http_port), timeout=timeout)
+    return tcp_connect(gw.http_port, timeout)
 
 
 class Response:
@@ -797,5 +806,5 @@ class HTTPSConn(http.client.HTTPSConnection):
                          context=client_context(gw.pki, cert=cert))
 
     def connect(self):
-        sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        sock = tcp_connect(self.port, self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import build_request, client_context, get, read_final_response, tls_connect
+from conftest import (build_request, client_context, get, read_final_response, tls_connect,
+                      wait_for)
 from test_failures import gateway_pids, rss_kib
 
 
@@ -110,16 +111,54 @@ def test_client_that_never_reads(short_send_gw, capsys):
         w.check("4 clients never reading 20 MB responses")
 
 
-def test_many_idle_connections(gw, capsys):
+@pytest.fixture
+def roomy_gw(make_gateway, app):
+    def configure(gw):
+        gw.config["limits"]["max_connections"] = 5000     # per worker
+    return make_gateway(app.address, configure)
+
+
+def sockets_held(pids):
+    """Sockets open in the given processes (the gateway's side of each
+    connection, plus a few listeners and pipes)."""
+    n = 0
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                    n += 1
+            except OSError:
+                pass
+    return n
+
+
+def test_five_thousand_idle_connections(roomy_gw, capsys):
+    """5,000 idle connections at once: 1,000 TLS keep-alive connections,
+    each after one answered request, and 4,000 that connected and said
+    nothing. All are held by the workers, the good client is served, and
+    memory stays bounded."""
+    gw = roomy_gw
+    ctx = client_context(gw.pki)
     socks = []
     with Watch(gw) as w:
-        for _ in range(3000):
+        for _ in range(1000):
+            s = tls_connect(gw, ctx=ctx)
+            s.sendall(build_request("GET", "/app/?size=16", f"localhost:{gw.https_port}",
+                                    [], None))
+            with s.makefile("rb") as f:
+                assert read_final_response(f).status == 200
+            socks.append(s)
+        for _ in range(4000):
             socks.append(socket.create_connection(("127.0.0.1", gw.http_port), timeout=5))
+        held = wait_for(lambda: (n := sockets_held(w.pids)) >= 5000 and n, 20,
+                        what="5,000 connections held by the gateway")
         time.sleep(1)
+        w.peak = max(w.peak, rss_kib(w.pids))
     for s in socks:
         s.close()
     with capsys.disabled():
-        w.check("3,000 idle connections")
+        print(f"\n[{held} sockets held by master and workers]")
+        w.check("5,000 idle connections (1,000 TLS)")
 
 
 def test_garbage_and_plain_http_on_the_tls_port(gw, capsys):
