@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (App, Gateway, IO_TIMEOUT, build_request, client_context,
-                      free_port, read_final_response, response_from_bytes, wait_for)
+from conftest import (CERTGATE, App, Gateway, IO_TIMEOUT, build_request, client_context,
+                      free_port, line_of, read_final_response, response_from_bytes,
+                      wait_for)
 
 CLIENT_ADDR = "127.0.0.2"       # the client; the balancer connects from 127.0.0.1
 CHECK_INTER_MS = 300
@@ -445,3 +446,105 @@ def test_stopping_one_instance_under_load(cluster):
     # Everything after the stop went to A.
     assert a.access_log().count('"GET /load ') - a_before >= len(after)
     assert problems(a.error_log())[a_problems:] == [], problems(a.error_log())
+
+
+# ---------------------------------------------------------------- configuration and examples
+
+TOP = Path(__file__).resolve().parents[2]
+
+
+def check_config(gw, text=None):
+    """`certgate -t` of gw's configuration; (exit code, stderr)."""
+    path = gw.write_config(text)
+    r = subprocess.run([CERTGATE, "-t", "-c", path], capture_output=True, text=True,
+                       timeout=60)
+    return r.returncode, r.stderr, path
+
+
+@pytest.fixture
+def offline_gw(pki, tmp_path):
+    """An instance's configuration, not started."""
+    key = tmp_path / "ticket.key"
+    write_key(key, new_key())
+    gw = Gateway(tmp_path / "gw", pki, "tcp:127.0.0.1:9")
+    configure_instance(gw, key)
+    return gw
+
+
+def test_config_checks(offline_gw, tmp_path):
+    gw = offline_gw
+    rc, err, _ = check_config(gw)
+    assert rc == 0, err
+    # A listener that no site has, at the line of proxy_protocol.listeners.
+    gw.config["proxy_protocol"]["listeners"].append("https://127.0.0.1:1")
+    text = gw.config_text()
+    rc, err, path = check_config(gw, text)
+    assert rc == 1
+    assert f'{path}:{line_of(text, "listeners = ")}: proxy_protocol.listeners: ' \
+           f'"https://127.0.0.1:1" is not in any site\'s "listen"' in err, err
+    gw.config["proxy_protocol"]["listeners"].pop()
+    for bad, why in (("10.1.2.3/16", "address bits set after the /16 prefix"),
+                     ("10.0.0.0/33", "is not an address or ADDRESS/BITS network"),
+                     ("balancer.example", "is not an address or ADDRESS/BITS network")):
+        gw.config["proxy_protocol"]["trusted"] = [bad]
+        text = gw.config_text()
+        rc, err, path = check_config(gw, text)
+        assert rc == 1 and f'{path}:{line_of(text, "trusted = ")}: ' in err, err
+        assert why in err, err
+    gw.config["proxy_protocol"]["trusted"] = []
+    rc, err, _ = check_config(gw)
+    assert rc == 1 and "proxy_protocol.trusted is empty" in err, err
+
+
+@pytest.mark.parametrize("content,mode,why", [
+    (None, 0o644, "is open to other users"),
+    (b"c2hvcnQ=\n", 0o600, "is not 64 bytes in base64"),
+    (b"!!!! not base64 !!!!\n", 0o600, "is not 64 bytes in base64"),
+    (b"", 0o600, "is not 64 bytes in base64"),
+])
+def test_ticket_key_file_checks(offline_gw, content, mode, why):
+    gw = offline_gw
+    key = Path(gw.config["tls"]["ticket_key_file"])
+    if content is not None:
+        write_key(key, content)
+    os.chmod(key, mode)
+    text = gw.config_text()
+    rc, err, path = check_config(gw, text)
+    assert rc == 1
+    assert f'{path}:{line_of(text, "ticket_key_file = ")}: tls.ticket_key_file: ' in err, err
+    assert why in err, err
+    # Line breaks anywhere are ignored: the key as one line is the same key.
+    write_key(key, new_key().replace(b"\n", b"") + b"\n")
+    assert check_config(gw)[0] == 0
+
+
+def test_example_haproxy_cfg_is_valid():
+    r = subprocess.run([need("haproxy"), "-c", "-f", str(TOP / "examples" / "haproxy.cfg")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = (TOP / "examples" / "haproxy.cfg").read_text()
+    assert "send-proxy-v2 check" in text and "mode tcp" in text
+
+
+def test_example_instance_config_is_valid(pki, tmp_path):
+    """The certgate configuration of examples/scale-out.md passes -t with
+    this test's files in place of /etc/certgate's."""
+    md = (TOP / "examples" / "scale-out.md").read_text()
+    m = re.search(r"```libconfig\n(.*?)```", md, re.S)
+    assert m, "no libconfig block in scale-out.md"
+    key = tmp_path / "ticket.key"
+    write_key(key, new_key())
+    text = m.group(1)
+    for old, new in (("/etc/certgate/ticket.key", str(key)),
+                     ("/etc/certgate/pki/", str(pki.dir) + "/"),
+                     ("/etc/certgate/users/", str(pki.dir) + "/"),
+                     ("/etc/certgate/tls/intranet.pem", pki.server_cert),
+                     ("/etc/certgate/tls/intranet.key", pki.server_key),
+                     ("/var/log/certgate/access.log", str(tmp_path / "access.log"))):
+        assert old in text, old
+        text = text.replace(old, new)
+    conf = tmp_path / "instance.conf"
+    conf.write_text(text)
+    r = subprocess.run([CERTGATE, "-t", "-c", str(conf)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
