@@ -421,8 +421,9 @@ proxy_apply(struct gw_conn *c, const struct gw_pp_header *h)
 	c->local = h->dst;
 	c->has_local = 1;
 	gw_sockaddr_name(&h->dst, dst, sizeof(dst), &dst_port);
-	cg_log(CG_LOG_INFO, c->id, "PROXY v%d from %s:%d: client %s:%d to %s:%d", h->version, via,
-	    via_port, c->peer_addr, c->peer_port, dst, dst_port);
+	cg_log(CG_LOG_INFO, c->id, "PROXY v%d from %s:%d: client %s:%d to %s:%d%s", h->version,
+	    via, via_port, c->peer_addr, c->peer_port, dst, dst_port,
+	    h->has_crc ? " (CRC32C checked)" : "");
 }
 
 /* Reads the PROXY header, never a byte past it: what is peeked is taken

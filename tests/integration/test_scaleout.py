@@ -131,7 +131,7 @@ backend certgate
     server b 127.0.0.1:{b_port}
 
 backend only_a
-    server a 127.0.0.1:{a_port}
+    server a 127.0.0.1:{a_port} proxy-v2-options crc32c
 
 backend only_b
     server b 127.0.0.1:{b_port}
@@ -308,6 +308,10 @@ def test_session_from_a_resumes_on_b(cluster, tmp_path):
     for k in ("SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN", "SSL_CLIENT_M_SERIAL",
               "SSL_CLIENT_FINGERPRINT_SHA256", "CERT_COOKIE", "REMOTE_USER"):
         assert v2[k] == v1[k], k
+    # A's header came with HAProxy's CRC32C, which certgate checked.
+    assert re.search(rf"PROXY v2 from 127\.0\.0\.1:\d+: client 127\.0\.0\.1:\d+ "
+                     rf"to 127\.0\.0\.1:{cluster.hap.a_port} \(CRC32C checked\)",
+                     cluster.a.error_log())
     # It really was B: its access log has the request.
     wait_for(lambda: '"GET /second ' in cluster.b.access_log(), 5, what="B's access log")
     assert '"GET /second ' not in cluster.a.access_log()
@@ -548,3 +552,107 @@ def test_example_instance_config_is_valid(pki, tmp_path):
     r = subprocess.run([CERTGATE, "-t", "-c", str(conf)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+# ---------------------------------------------------------------- headers sent by hand
+
+def v2_header(src, sport, dst, dport, command=0x21, tlvs=b""):
+    """A PROXY v2 header for TCP over IPv4."""
+    body = (socket.inet_aton(src) + socket.inet_aton(dst) + sport.to_bytes(2, "big")
+            + dport.to_bytes(2, "big") + tlvs)
+    return (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([command, 0x11])
+            + len(body).to_bytes(2, "big") + body)
+
+
+@pytest.fixture
+def direct_gw(make_gateway, app):
+    """One instance with a PROXY-protocol http and https listener, reached
+    without a balancer from 127.0.0.1 (trusted)."""
+    def configure(gw):
+        gw.config["proxy_protocol"] = {
+            "listeners": [f"https://127.0.0.1:{gw.https_port}",
+                          f"http://127.0.0.1:{gw.http_port}"],
+            "trusted": ["127.0.0.0/8"],
+            "header_timeout": 1,
+        }
+        gw.config["log_level"] = "debug"
+    return make_gateway(app.address, configure)
+
+
+def plain_exchange(gw, header, target="/x", pieces=1):
+    """header (in `pieces` sends, a pause between), then a request."""
+    s = socket.create_connection(("127.0.0.1", gw.http_port), timeout=IO_TIMEOUT)
+    try:
+        step = -(-len(header) // pieces)
+        for i in range(0, len(header), step):
+            s.sendall(header[i:i + step])
+            time.sleep(0.02)
+        s.sendall(build_request("GET", target, headers=[("Connection", "close")]))
+        return read_final_response(s.makefile("rb"))
+    finally:
+        s.close()
+
+
+def test_v1_and_v2_by_hand_over_http(direct_gw):
+    gw = direct_gw
+    r = plain_exchange(gw, b"PROXY TCP4 198.51.100.7 203.0.113.10 51234 8080\r\n")
+    v = r.vars
+    assert (r.status, v["REMOTE_ADDR"], v["REMOTE_PORT"]) == (200, "198.51.100.7", "51234")
+    assert (v["SERVER_ADDR"], v["SERVER_PORT"]) == ("203.0.113.10", "8080")
+    r = plain_exchange(gw, b"PROXY TCP6 2001:db8::7 2001:db8::1 4242 443\r\n")
+    assert (r.vars["REMOTE_ADDR"], r.vars["SERVER_ADDR"]) == ("2001:db8::7", "2001:db8::1")
+    # Sent a few bytes at a time: the header is put together, never over-read.
+    hdr = v2_header("192.0.2.44", 40000, "192.0.2.1", 443, tlvs=b"\x01\x00\x02h2")
+    r = plain_exchange(gw, hdr, pieces=7)
+    assert (r.vars["REMOTE_ADDR"], r.vars["REMOTE_PORT"]) == ("192.0.2.44", "40000")
+    # LOCAL, and UNKNOWN: the connection is the balancer's own.
+    for hdr in (v2_header("192.0.2.44", 1, "192.0.2.1", 2, command=0x20),
+                b"PROXY UNKNOWN\r\n"):
+        r = plain_exchange(gw, hdr)
+        assert r.status == 200 and r.vars["REMOTE_ADDR"] == "127.0.0.1"
+    wait_for(lambda: re.search(r'^198\.51\.100\.7 - - .*"GET /x ', gw.access_log(), re.M), 5,
+             what="the client's address in the access log")
+    assert problems(gw.error_log()) == [], problems(gw.error_log())
+
+
+def closed_by_gateway(gw, data, port=None, wait=5):
+    """Sends data and returns True when the gateway closes without a byte."""
+    s = socket.create_connection(("127.0.0.1", port or gw.http_port), timeout=wait)
+    try:
+        if data:
+            s.sendall(data)
+        try:
+            return s.recv(100) == b""
+        except ConnectionResetError:
+            return True
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("data,why", [
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "not a PROXY protocol header"),
+    (b"PROXY TCP4 198.51.100.7 203.0.113.10 51234\r\n", "malformed version 1 line"),
+    (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\n", "bad version 1 address or port"),
+    (b"PROXY UNKNOWN " + b"x" * 100 + b"\r\n", "version 1 line too long"),
+    (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\xff\xff", "header too long"),
+    (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x13" + bytes(12) + b"\x03\x00\x04\x00\x00\x00\x01",
+     "CRC32C mismatch"),
+])
+def test_bad_headers_are_refused(direct_gw, data, why):
+    gw = direct_gw
+    started = time.monotonic()
+    assert closed_by_gateway(gw, data)
+    assert time.monotonic() - started < 1.0     # at once, not at the timeout
+    wait_for(lambda: re.search(r"\[info\] #\d+ PROXY header from 127\.0\.0\.1:\d+ refused: "
+                               + re.escape(why), gw.error_log()), 5, what=why)
+
+
+def test_header_timeout(direct_gw):
+    gw = direct_gw
+    for data in (b"", b"PROXY TCP4 198.51"):
+        started = time.monotonic()
+        assert closed_by_gateway(gw, data, port=gw.https_port, wait=5)
+        took = time.monotonic() - started
+        assert 0.8 < took < 3.0, took
+    wait_for(lambda: gw.error_log().count("no complete PROXY header from 127.0.0.1") == 2, 5,
+             what="the timeouts in the log")
