@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -59,6 +61,15 @@ static const struct cg_conf_key tls_keys[] = {
 };
 static const struct cg_conf_schema tls_schema = {
 	"tls", sizeof(struct gw_tls_conf), tls_keys, CG_NELEM(tls_keys), NOSRC, NOSRC,
+};
+
+static const struct cg_conf_key proxy_keys[] = {
+	{ "listeners", CG_CONF_STRINGS, K(gw_proxy_conf, listeners), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "trusted", CG_CONF_STRINGS, K(gw_proxy_conf, trusted), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "header_timeout", CG_CONF_INT, K(gw_proxy_conf, header_timeout), "5", 0, 1, 3600, NULL, NULL, "seconds" },
+};
+static const struct cg_conf_schema proxy_schema = {
+	"proxy_protocol", sizeof(struct gw_proxy_conf), proxy_keys, CG_NELEM(proxy_keys), NOSRC, NOSRC,
 };
 
 static const struct cg_conf_key spawn_keys[] = {
@@ -133,6 +144,7 @@ static const struct cg_conf_key top_keys[] = {
 	{ "shutdown_timeout", CG_CONF_INT, K(gw_conf, shutdown_timeout), "30", 0, 0, 86400, NULL, NULL, NULL },
 	{ "limits", CG_CONF_GROUP, K(gw_conf, limits), NULL, 0, 0, 0, NULL, &limits_schema, NULL },
 	{ "tls", CG_CONF_GROUP, K(gw_conf, tls), NULL, 0, 0, 0, NULL, &tls_schema, NULL },
+	{ "proxy_protocol", CG_CONF_GROUP, K(gw_conf, proxy), NULL, 0, 0, 0, NULL, &proxy_schema, NULL },
 	{ "trust", CG_CONF_MAP, K(gw_conf, trust), NULL, 0, 0, 0, NULL, &ca_trust_schema, NULL },
 	{ "accounts", CG_CONF_GROUP, K(gw_conf, accounts), NULL, 0, 0, 0, NULL, &ca_accounts_schema, NULL },
 	{ "policies", CG_CONF_MAP, K(gw_conf, policies), NULL, 0, 0, 0, NULL, &pol_policy_schema, NULL },
@@ -754,6 +766,138 @@ build_listeners(struct gw_config *cfg, struct cg_errors *errs)
 		cg_error_at(errs, cfg->path, 0, "no site listens anywhere (\"sites\" is empty)");
 }
 
+/* proxy_protocol: the listeners it names must exist; the sources they
+ * accept headers from must be given, since none would refuse everyone. */
+static void
+build_proxy(struct gw_config *cfg, const config_t *lc, struct cg_errors *errs)
+{
+	const struct gw_proxy_conf *pc = &cfg->raw.proxy;
+	const config_setting_t *where;
+	char err[256];
+	size_t i, j;
+
+	where = config_lookup(lc, "proxy_protocol.listeners");
+	for (i = 0; i < pc->listeners.n; i++) {
+		for (j = 0; j < cfg->nlisteners; j++)
+			if (strcmp(cfg->listeners[j].name, pc->listeners.v[i]) == 0)
+				break;
+		if (j == cfg->nlisteners)
+			cg_error_add(errs, where, "proxy_protocol.listeners: \"%s\" is not in any "
+			    "site's \"listen\"", pc->listeners.v[i]);
+		else
+			cfg->listeners[j].proxy = 1;
+	}
+	where = config_lookup(lc, "proxy_protocol.trusted");
+	cfg->proxy_trusted = cg_calloc(pc->trusted.n ? pc->trusted.n : 1,
+	    sizeof(*cfg->proxy_trusted));
+	for (i = 0; i < pc->trusted.n; i++) {
+		if (gw_cidr_parse(pc->trusted.v[i], &cfg->proxy_trusted[cfg->nproxy_trusted], err,
+		    sizeof(err)) < 0)
+			cg_error_add(errs, where, "proxy_protocol.trusted: %s", err);
+		else
+			cfg->nproxy_trusted++;
+	}
+	if (pc->listeners.n > 0 && pc->trusted.n == 0)
+		cg_error_add(errs, where ? where : config_lookup(lc, "proxy_protocol"),
+		    "proxy_protocol.trusted is empty: every connection to its listeners would "
+		    "be refused");
+}
+
+/* ---- the shared session ticket key ---- */
+
+#define TICKET_KEY_BYTES 64	/* what gnutls_session_ticket_enable_server takes */
+#define TICKET_KEY_FILE_MAX 1024
+
+static void
+file_id_of(const struct stat *st, struct gw_file_id *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->size = st->st_size;
+	id->mtime = st->st_mtim;
+	id->ctime = st->st_ctim;
+}
+
+int
+gw_file_id_get(const char *path, struct gw_file_id *id)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -1;
+	file_id_of(&st, id);
+	return 0;
+}
+
+const gnutls_datum_t *
+gw_config_ticket_key(const struct gw_config *cfg)
+{
+	return cfg->ticket_key.size > 0 ? &cfg->ticket_key : &gw_ticket_key;
+}
+
+/* tls.ticket_key_file: 64 random bytes in base64 (`openssl rand -base64 64`),
+ * line breaks and spaces ignored. A secret: refused when others may read
+ * or write it; every buffer that held it is wiped. */
+static void
+load_ticket_key(struct gw_config *cfg, const config_t *lc, struct cg_errors *errs)
+{
+	const char *path = cfg->raw.tls.ticket_key_file;
+	const config_setting_t *where = config_lookup(lc, "tls.ticket_key_file");
+	char text[TICKET_KEY_FILE_MAX + 1], b64[TICKET_KEY_FILE_MAX];
+	gnutls_datum_t in, out = { NULL, 0 };
+	struct stat st;
+	size_t i, n = 0;
+	ssize_t got;
+	int fd, rc;
+
+	if (path[0] == '\0')
+		return;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+		cg_error_add(errs, where, "tls.ticket_key_file: cannot read \"%s\": %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	file_id_of(&st, &cfg->ticket_key_id);
+	if (st.st_mode & (S_IROTH | S_IWOTH)) {
+		cg_error_add(errs, where, "tls.ticket_key_file: \"%s\" is open to other users "
+		    "(chmod 600 or 640)", path);
+		goto out;
+	}
+	got = read(fd, text, sizeof(text));
+	if (got < 0 || (size_t)got > TICKET_KEY_FILE_MAX) {
+		cg_error_add(errs, where, "tls.ticket_key_file: \"%s\": %s", path,
+		    got < 0 ? strerror(errno) : "too large for a key");
+		goto out;
+	}
+	for (i = 0; i < (size_t)got; i++)
+		if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n')
+			b64[n++] = text[i];
+	in.data = (unsigned char *)b64;
+	in.size = (unsigned)n;
+	rc = n > 0 ? gnutls_base64_decode2(&in, &out) : GNUTLS_E_BASE64_DECODING_ERROR;
+	if (rc < 0 || out.size != TICKET_KEY_BYTES) {
+		cg_error_add(errs, where, "tls.ticket_key_file: \"%s\" is not %d bytes in base64 "
+		    "(make one with: openssl rand -base64 %d)", path, TICKET_KEY_BYTES,
+		    TICKET_KEY_BYTES);
+		goto out;
+	}
+	cfg->ticket_key.data = gnutls_malloc(TICKET_KEY_BYTES);
+	if (cfg->ticket_key.data == NULL)
+		cg_fatal("out of memory");
+	memcpy(cfg->ticket_key.data, out.data, TICKET_KEY_BYTES);
+	cfg->ticket_key.size = TICKET_KEY_BYTES;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (out.data != NULL) {
+		gnutls_memset(out.data, 0, out.size);
+		gnutls_free(out.data);
+	}
+	gnutls_memset(text, 0, sizeof(text));
+	gnutls_memset(b64, 0, sizeof(b64));
+}
+
 /* An error at a top-level key's line, or at the file when the key is
  * absent (its default is what failed). */
 static void
@@ -824,15 +968,14 @@ gw_config_load(const char *path, struct cg_errors *errs)
 		    errpos ? errpos : "");
 		cfg->priority = NULL;
 	}
-	if (cfg->raw.tls.ticket_key_file[0] != '\0')
-		cg_error_add(errs, config_lookup(&lc, "tls.ticket_key_file"),
-		    "tls.ticket_key_file: shared ticket keys are not supported by this version");
+	load_ticket_key(cfg, &lc, errs);
 	build_trusts(cfg, errs);
 	cfg->mapper = ca_mapper_new(&cfg->raw.accounts, dir, errs);
 	build_policies(cfg, errs);
 	build_backends(cfg, errs);
 	build_sites(cfg, errs);
 	build_listeners(cfg, errs);
+	build_proxy(cfg, &lc, errs);
 	build_process(cfg, &lc, errs);
 	/* Settings point into lc: nothing may use src.setting after this. */
 	config_destroy(&lc);
@@ -890,6 +1033,11 @@ gw_config_free(struct gw_config *cfg)
 		ca_trust_unref(cfg->trusts[i]);
 	free(cfg->trusts);
 	free(cfg->policies);
+	free(cfg->proxy_trusted);
+	if (cfg->ticket_key.data != NULL) {
+		gnutls_memset(cfg->ticket_key.data, 0, cfg->ticket_key.size);
+		gnutls_free(cfg->ticket_key.data);
+	}
 	ca_mapper_free(cfg->mapper);
 	if (cfg->priority)
 		gnutls_priority_deinit(cfg->priority);

@@ -1,5 +1,6 @@
 /*
- * conn.c: client connections: accept, the TLS handshake, reading and
+ * conn.c: client connections: accept, a balancer's PROXY protocol header,
+ * the TLS handshake, reading and
  * writing (plain or TLS), the one timer every wait has, lingering close,
  * and the single exit door gw_conn_close(). Writes are deferred to the
  * connection's own callback (ev_feed_event), so code that produces output
@@ -24,21 +25,21 @@
 					   certificate exchange; more is 413 */
 
 const char *const gw_conn_state_names[GW_CONN__MAX] = {
-	"handshake", "head", "active", "linger", "reauth",
+	"proxy", "handshake", "head", "active", "linger", "reauth",
 };
 
 const char *const gw_close_reason_names[GW_CLOSE__MAX] = {
 	"done", "handshake failed", "timeout", "I/O error", "TLS error", "response aborted",
-	"shutdown",
+	"shutdown", "PROXY header refused",
 };
 
-enum timer_mode { TM_NONE, TM_HANDSHAKE, TM_IDLE, TM_HEAD, TM_BODY, TM_SEND, TM_LINGER };
+enum timer_mode { TM_NONE, TM_PROXY, TM_HANDSHAKE, TM_IDLE, TM_HEAD, TM_BODY, TM_SEND, TM_LINGER };
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-static void
-peer_name(const struct sockaddr_storage *ss, char *out, size_t outlen, int *port)
+void
+gw_sockaddr_name(const struct sockaddr_storage *ss, char *out, size_t outlen, int *port)
 {
 	if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
@@ -66,6 +67,7 @@ set_timer(struct gw_conn *c, enum timer_mode mode, int restart)
 		return;
 	switch (mode) {
 	case TM_NONE: break;
+	case TM_PROXY: t = (ev_tstamp)gw_worker->cfg->raw.proxy.header_timeout; break;
 	case TM_HANDSHAKE: t = (ev_tstamp)lim->handshake_timeout; break;
 	case TM_IDLE: t = (ev_tstamp)lim->keepalive_timeout; break;
 	case TM_HEAD: t = (ev_tstamp)lim->header_timeout; break;
@@ -88,6 +90,7 @@ want_read(const struct gw_conn *c)
 	const struct gw_request *r = c->req;
 
 	switch (c->state) {
+	case GW_CONN_PROXY:
 	case GW_CONN_HANDSHAKE:
 	case GW_CONN_LINGER:
 		return 1;
@@ -116,8 +119,9 @@ arm(struct gw_conn *c, int progress)
 {
 	const struct gw_request *r = c->req;
 
-	if (c->state == GW_CONN_HANDSHAKE || c->state == GW_CONN_REAUTH)
-		return;			/* one deadline for the whole handshake */
+	if (c->state == GW_CONN_PROXY || c->state == GW_CONN_HANDSHAKE ||
+	    c->state == GW_CONN_REAUTH)
+		return;			/* one deadline for the whole header or handshake */
 	if (c->state == GW_CONN_LINGER)
 		set_timer(c, TM_LINGER, 0);
 	else if (cg_buf_avail(&c->wbuf) > 0)
@@ -154,6 +158,26 @@ update_io(struct gw_conn *c)
 	}
 }
 
+/* The client's protocol begins: the TLS handshake or the first request.
+ * -1 when c was closed. */
+static int
+start_protocol(struct gw_conn *c)
+{
+	if (c->lst->tls) {
+		if (gw_tls_session_new(c) < 0) {
+			gw_conn_close(c, GW_CLOSE_HANDSHAKE);
+			return -1;
+		}
+		c->state = GW_CONN_HANDSHAKE;
+		set_timer(c, TM_HANDSHAKE, 1);
+	} else {
+		c->state = GW_CONN_HEAD;
+		gw_http_init(c);
+		set_timer(c, TM_HEAD, 1);
+	}
+	return 0;
+}
+
 void
 gw_conn_accept(struct gw_listener *l, int fd, const struct sockaddr_storage *ss)
 {
@@ -164,7 +188,7 @@ gw_conn_accept(struct gw_listener *l, int fd, const struct sockaddr_storage *ss)
 	c->fd = fd;
 	c->lst = l;
 	c->site = l->default_site;
-	peer_name(ss, c->peer_addr, sizeof(c->peer_addr), &c->peer_port);
+	gw_sockaddr_name(ss, c->peer_addr, sizeof(c->peer_addr), &c->peer_port);
 	if (ss->ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	ev_io_init(&c->io, on_io, fd, EV_READ);
@@ -177,17 +201,20 @@ gw_conn_accept(struct gw_listener *l, int fd, const struct sockaddr_storage *ss)
 	gw_worker->conns = c;
 	gw_worker->nconns++;
 	cg_log(CG_LOG_DEBUG, c->id, "accepted %s:%d on %s", c->peer_addr, c->peer_port, l->name);
-	if (l->tls) {
-		if (gw_tls_session_new(c) < 0) {
-			gw_conn_close(c, GW_CLOSE_HANDSHAKE);
+	if (l->proxy) {
+		/* The source is checked before a byte of the header is read. */
+		if (!gw_cidr_match(gw_worker->cfg->proxy_trusted, gw_worker->cfg->nproxy_trusted,
+		    (const struct sockaddr *)ss)) {
+			cg_log(CG_LOG_WARN, c->id, "connection from %s:%d to %s refused: not a "
+			    "trusted source of PROXY headers (proxy_protocol.trusted)", c->peer_addr,
+			    c->peer_port, l->name);
+			gw_conn_close(c, GW_CLOSE_PROXY);
 			return;
 		}
-		c->state = GW_CONN_HANDSHAKE;
-		set_timer(c, TM_HANDSHAKE, 1);
-	} else {
-		c->state = GW_CONN_HEAD;
-		gw_http_init(c);
-		set_timer(c, TM_HEAD, 1);
+		c->state = GW_CONN_PROXY;
+		set_timer(c, TM_PROXY, 1);
+	} else if (start_protocol(c) < 0) {
+		return;
 	}
 	ev_io_start(gw_worker->loop, &c->io);
 }
@@ -197,7 +224,9 @@ gw_conn_close(struct gw_conn *c, enum gw_close_reason why)
 {
 	struct gw_request *r = c->req;
 
-	cg_log(why == GW_CLOSE_DONE || why == GW_CLOSE_HANDSHAKE ? CG_LOG_DEBUG : CG_LOG_INFO,
+	/* Refused PROXY headers were logged with their reason already. */
+	cg_log(why == GW_CLOSE_DONE || why == GW_CLOSE_HANDSHAKE || why == GW_CLOSE_PROXY ?
+	    CG_LOG_DEBUG : CG_LOG_INFO,
 	    c->id, "closed (%s) in state %s", gw_close_reason_names[why],
 	    gw_conn_state_names[c->state]);
 	if (r != NULL) {
@@ -390,6 +419,88 @@ conn_read(struct gw_conn *c)
 	return got;
 }
 
+/* The balancer's header applies: the client's addresses replace the
+ * balancer's, for the variables and every log line after this one. */
+static void
+proxy_apply(struct gw_conn *c, const struct gw_pp_header *h)
+{
+	char via[64], dst[64];
+	int via_port, dst_port;
+
+	if (h->command == GW_PP_LOCAL || h->family == AF_UNSPEC) {
+		/* A health check, or a header without usable addresses: the
+		 * connection is the balancer's own. */
+		cg_log(CG_LOG_DEBUG, c->id, "PROXY v%d %s from %s:%d: served as the balancer's own",
+		    h->version, h->command == GW_PP_LOCAL ? "LOCAL" : "without addresses",
+		    c->peer_addr, c->peer_port);
+		return;
+	}
+	memcpy(via, c->peer_addr, sizeof(via));
+	via_port = c->peer_port;
+	gw_sockaddr_name(&h->src, c->peer_addr, sizeof(c->peer_addr), &c->peer_port);
+	c->local = h->dst;
+	c->has_local = 1;
+	gw_sockaddr_name(&h->dst, dst, sizeof(dst), &dst_port);
+	cg_log(CG_LOG_INFO, c->id, "PROXY v%d from %s:%d: client %s:%d to %s:%d%s", h->version,
+	    via, via_port, c->peer_addr, c->peer_port, dst, dst_port,
+	    h->has_crc ? " (CRC32C checked)" : "");
+}
+
+/* Reads the PROXY header, never a byte past it: what is peeked is taken
+ * only as far as the parser says the header goes, so the TLS layer (or
+ * the HTTP parser) reads the client's first byte from the socket itself. */
+static void
+proxy_io(struct gw_conn *c)
+{
+	size_t have = cg_buf_avail(&c->rbuf), take = 0;
+	struct gw_pp_header h;
+	enum gw_pp_status st;
+	enum gw_pp_err err = GW_PP_E_NONE;
+	uint8_t *p = cg_buf_reserve(&c->rbuf, GW_PP_MAX - have);
+	ssize_t n;
+
+	n = recv(c->fd, p, GW_PP_MAX - have, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* A balancer's plain TCP check connects and leaves: not news. */
+		if (have > 0 || n < 0)
+			cg_log(CG_LOG_INFO, c->id, "PROXY header from %s:%d cut short: %s",
+			    c->peer_addr, c->peer_port, n < 0 ? strerror(errno) : "end of stream");
+		gw_conn_close(c, n == 0 && have == 0 ? GW_CLOSE_DONE : GW_CLOSE_PROXY);
+		return;
+	}
+	st = gw_pp_parse(cg_buf_head(&c->rbuf), have + (size_t)n, &h, &err);
+	if (st == GW_PP_DONE && h.len < have) {
+		st = GW_PP_ERROR;	/* cannot happen: MORE promised the bytes were the header's */
+		err = GW_PP_E_SIGNATURE;
+	}
+	if (st == GW_PP_MORE)
+		take = (size_t)n;
+	else if (st == GW_PP_DONE)
+		take = h.len - have;
+	if (take > 0 && recv(c->fd, p, take, 0) != (ssize_t)take) {
+		cg_log(CG_LOG_INFO, c->id, "PROXY header from %s:%d: read failed: %s", c->peer_addr,
+		    c->peer_port, strerror(errno));
+		gw_conn_close(c, GW_CLOSE_PROXY);
+		return;
+	}
+	c->rbuf.len += take;
+	if (st == GW_PP_MORE)
+		return;
+	if (st == GW_PP_ERROR) {
+		cg_log(CG_LOG_INFO, c->id, "PROXY header from %s:%d refused: %s", c->peer_addr,
+		    c->peer_port, gw_pp_err_names[err]);
+		gw_conn_close(c, GW_CLOSE_PROXY);
+		return;
+	}
+	cg_buf_clear(&c->rbuf);
+	proxy_apply(c, &h);
+	if (start_protocol(c) < 0)
+		return;
+	update_io(c);
+}
+
 static int
 has_peer_cert(struct gw_conn *c)
 {
@@ -457,6 +568,10 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 	struct gw_conn *c = w->data;
 	int rc, got;
 
+	if (c->state == GW_CONN_PROXY) {
+		proxy_io(c);
+		return;
+	}
 	if (c->state == GW_CONN_REAUTH) {
 		reauth_io(c);
 		return;
@@ -514,6 +629,11 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	struct gw_conn *c = w->data;
 
 	switch (c->timer_mode) {
+	case TM_PROXY:
+		cg_log(CG_LOG_INFO, c->id, "no complete PROXY header from %s:%d within %lld s",
+		    c->peer_addr, c->peer_port, (long long)gw_worker->cfg->raw.proxy.header_timeout);
+		gw_conn_close(c, GW_CLOSE_PROXY);
+		return;
 	case TM_HEAD:
 		if (c->req == NULL) {
 			gw_conn_close(c, GW_CLOSE_TIMEOUT);	/* nothing to answer */

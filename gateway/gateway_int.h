@@ -20,6 +20,7 @@
 #include "common/common.h"
 #include "gateway/gateway.h"
 #include "gateway/fcgi_proto.h"
+#include "gateway/proxy_proto.h"
 #include "certauth/certauth.h"
 #include "policies/policies.h"
 
@@ -43,6 +44,13 @@ struct gw_tls_conf {
 	char *priorities;
 	int session_tickets;
 	char *ticket_key_file;
+};
+
+/* proxy_protocol: listeners behind a TCP balancer (SPEC section 11). */
+struct gw_proxy_conf {
+	struct cg_strv listeners;	/* names as written in a site's `listen` */
+	struct cg_strv trusted;		/* CIDRs the headers may come from */
+	int64_t header_timeout;
 };
 
 struct gw_spawn_conf {
@@ -97,6 +105,7 @@ struct gw_conf {
 	int64_t shutdown_timeout;
 	struct gw_limits_conf limits;
 	struct gw_tls_conf tls;
+	struct gw_proxy_conf proxy;
 	struct cg_vec trust;		/* struct ca_trust_conf */
 	struct ca_accounts_conf accounts;
 	struct cg_vec policies;		/* struct pol_policy_conf */
@@ -105,6 +114,14 @@ struct gw_conf {
 };
 
 extern const struct cg_conf_schema gw_conf_schema;
+
+/* Enough of a file's stat to tell that it changed or was replaced. */
+struct gw_file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
 
 struct gw_addr {
 	struct sockaddr_storage ss;
@@ -149,6 +166,7 @@ struct gw_listener {
 	struct gw_addr addr;
 	char host[64];			/* numeric, for SERVER_ADDR */
 	int port;
+	int proxy;			/* expects a PROXY protocol header */
 	int fd;				/* -1 until bound (master) */
 	struct gw_site **sites;
 	size_t nsites;
@@ -172,6 +190,12 @@ struct gw_config {
 	size_t nlisteners;
 	int workers;			/* resolved "auto" */
 	int any_deferred;		/* a site has tls_client_auth "deferred" */
+	struct gw_cidr *proxy_trusted;	/* proxy_protocol.trusted, parsed */
+	size_t nproxy_trusted;
+	/* tls.ticket_key_file's key (size 0: none, the master's own key is
+	 * used), and the file as it was when read, to notice a change. */
+	gnutls_datum_t ticket_key;
+	struct gw_file_id ticket_key_id;
 	uid_t uid;			/* workers drop to these (when root) */
 	gid_t gid;
 };
@@ -180,6 +204,11 @@ struct gw_config {
 int gw_addr_parse(const char *s, struct gw_addr *a, char *err, size_t errlen);
 /* Parses "https://HOST:PORT" / "http://HOST:PORT" (host may be [v6]). */
 int gw_listen_parse(const char *s, struct gw_addr *a, int *tls, char *err, size_t errlen);
+/* The key the workers encrypt session tickets with: the file's, or the
+ * master's own (gw_ticket_key). */
+const gnutls_datum_t *gw_config_ticket_key(const struct gw_config *cfg);
+/* Fills id from the file at path (stat); 0, or -1 with errno. */
+int gw_file_id_get(const char *path, struct gw_file_id *id);
 /* Site for a host name among a listener's sites (exact, "*.x", "*");
  * the listener's default site when none matches. */
 struct gw_site *gw_site_for_host(const struct gw_listener *l, const char *host, size_t len);
@@ -285,6 +314,7 @@ void gw_auth_crl_timer_start(void);
 /* ---- conn.c: client connections ---- */
 
 enum gw_conn_state {
+	GW_CONN_PROXY,		/* reading the balancer's PROXY protocol header */
 	GW_CONN_HANDSHAKE,	/* TLS handshake in progress */
 	GW_CONN_HEAD,		/* waiting for, or reading, a request head */
 	GW_CONN_ACTIVE,		/* a request is being served */
@@ -302,6 +332,7 @@ enum gw_close_reason {
 	GW_CLOSE_TLS,		/* TLS record error */
 	GW_CLOSE_ABORT,		/* response cut: the application failed mid-body */
 	GW_CLOSE_SHUTDOWN,	/* worker stopping */
+	GW_CLOSE_PROXY,		/* PROXY header refused, or its source untrusted */
 	GW_CLOSE__MAX
 };
 extern const char *const gw_close_reason_names[GW_CLOSE__MAX];
@@ -396,8 +427,10 @@ struct gw_conn {
 	size_t hname_len;		/* length of the field part in hbuf */
 	struct gw_request *req;
 	struct cg_arena arena;
-	char peer_addr[64];
+	char peer_addr[64];		/* the client: from the PROXY header if any */
 	int peer_port;
+	struct sockaddr_storage local;	/* the PROXY header's destination */
+	int has_local;			/* ... when it carried one */
 	int keepalive;			/* may serve another request */
 	int closing;			/* close once wbuf is flushed */
 	int head_started;
@@ -415,6 +448,9 @@ struct gw_conn {
 };
 
 void gw_conn_accept(struct gw_listener *l, int fd, const struct sockaddr_storage *ss);
+/* Numeric address and port of an IPv4 or IPv6 socket address ("unix", 0
+ * for anything else). */
+void gw_sockaddr_name(const struct sockaddr_storage *ss, char *out, size_t outlen, int *port);
 /* The one exit door: logs once (by reason), frees everything. */
 void gw_conn_close(struct gw_conn *c, enum gw_close_reason why);
 /* Queues bytes for the client and tries to send them. */

@@ -3,6 +3,7 @@
  * starts the workers and supervises them; it reloads (SIGHUP) by starting a
  * new generation of workers on the new snapshot and letting the old one
  * drain, so listening sockets never close and no connection is refused.
+ * A changed tls.ticket_key_file reloads the same way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,9 @@
 #include <unistd.h>
 
 #include "gateway/gateway_int.h"
+
+/* Seconds between looks at tls.ticket_key_file for a change. */
+#define TICKET_KEY_CHECK 5.0
 
 struct worker_slot {
 	pid_t pid;
@@ -33,7 +37,8 @@ static struct {
 	int stopping, apps_stopping;
 	ev_signal sig_hup, sig_term, sig_int, sig_usr1;
 	ev_child child;
-	ev_timer stop_timer, respawn_timer;
+	ev_timer stop_timer, respawn_timer, key_timer;
+	struct gw_file_id key_seen;	/* the ticket key file last acted on */
 } m;
 
 gnutls_datum_t gw_ticket_key;
@@ -200,7 +205,8 @@ signal_workers(int sig, int old_only)
 			kill(m.w[i].pid, sig);
 }
 
-static void
+/* 0 when the new configuration runs, -1 when the old one stays. */
+static int
 reload(void)
 {
 	struct cg_errors errs = { NULL, 0 };
@@ -214,12 +220,12 @@ reload(void)
 			cg_log(CG_LOG_ERROR, 0, "reload: %s", errs.v[i]);
 		cg_log(CG_LOG_ERROR, 0, "reload failed: the running configuration stays");
 		cg_errors_free(&errs);
-		return;
+		return -1;
 	}
 	if (take_listeners(cfg, old) < 0) {
 		cg_log(CG_LOG_ERROR, 0, "reload failed: the running configuration stays");
 		gw_config_free(cfg);
-		return;
+		return -1;
 	}
 	if (open_logs(cfg) < 0)
 		cg_log(CG_LOG_WARN, 0, "reload: keeping the previous log files");
@@ -230,7 +236,36 @@ reload(void)
 	start_generation();
 	signal_workers(SIGQUIT, 1);
 	gw_config_free(old);
+	m.key_seen = cfg->ticket_key_id;
 	cg_log(CG_LOG_INFO, 0, "reloaded: generation %u", m.gen);
+	return 0;
+}
+
+/* A new ticket key file (written in place or moved over the old one) is a
+ * reload: the new generation of workers issues and accepts tickets under
+ * the new key. A file that fails to load is tried again only once it
+ * changes again. */
+static void
+on_key_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	const char *path = m.cfg->raw.tls.ticket_key_file;
+	struct gw_file_id now;
+
+	if (m.stopping || path[0] == '\0')
+		return;
+	if (gw_file_id_get(path, &now) < 0) {
+		if (m.key_seen.ino != 0)
+			cg_log(CG_LOG_WARN, 0, "tls.ticket_key_file %s: %s (the key in use stays)",
+			    path, strerror(errno));
+		memset(&m.key_seen, 0, sizeof(m.key_seen));
+		return;
+	}
+	if (memcmp(&now, &m.key_seen, sizeof(now)) == 0)
+		return;
+	cg_log(CG_LOG_INFO, 0, "tls.ticket_key_file %s changed: reloading", path);
+	/* A file that fails to load is tried again only once it changes again. */
+	if (reload() < 0)
+		m.key_seen = now;
 }
 
 /* Stopping: workers first (they finish their requests), then the
@@ -257,7 +292,7 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	switch (w->signum) {
 	case SIGHUP:
 		if (!m.stopping)
-			reload();
+			(void)reload();	/* logged; the old configuration stays */
 		break;
 	case SIGUSR1:
 		if (open_logs(m.cfg) < 0)
@@ -448,11 +483,15 @@ gw_master_run(const char *path, struct gw_config *cfg)
 	ev_child_init(&m.child, on_child, 0, 0);
 	ev_timer_init(&m.stop_timer, on_stop_timer, 0, 0);
 	ev_timer_init(&m.respawn_timer, on_respawn_timer, 0, 0);
+	ev_timer_init(&m.key_timer, on_key_timer, TICKET_KEY_CHECK, TICKET_KEY_CHECK);
+	m.key_seen = cfg->ticket_key_id;
 	ev_signal_start(m.loop, &m.sig_hup);
 	ev_signal_start(m.loop, &m.sig_term);
 	ev_signal_start(m.loop, &m.sig_int);
 	ev_signal_start(m.loop, &m.sig_usr1);
 	ev_child_start(m.loop, &m.child);
+	/* Runs always: a reload may add a ticket key file. */
+	ev_timer_start(m.loop, &m.key_timer);
 
 	cg_log(CG_LOG_INFO, 0, "certgate %s started: %zu listener(s), %d worker(s)", CG_VERSION,
 	    cfg->nlisteners, cfg->workers);
@@ -468,6 +507,7 @@ gw_master_run(const char *path, struct gw_config *cfg)
 	free(pid_file);
 	gw_config_free(m.cfg);
 	free(m.w);
+	gnutls_memset(gw_ticket_key.data, 0, gw_ticket_key.size);
 	gnutls_free(gw_ticket_key.data);
 	ev_loop_destroy(m.loop);
 	return 0;

@@ -363,14 +363,14 @@ gw_request_params(struct gw_request *r, struct cg_buf *out, uint16_t id)
 	else
 		params("SERVER_NAME", r->site->conf->hosts.n && strcmp(r->site->conf->hosts.v[0], "*") ?
 		    r->site->conf->hosts.v[0] : c->lst->host);
-	if (getsockname(c->fd, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family != AF_UNIX) {
-		if (ss.ss_family == AF_INET6) {
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
-			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		} else {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		}
+	/* Behind a balancer, the address the client connected to is the PROXY
+	 * header's, not this socket's. */
+	if (c->has_local) {
+		gw_sockaddr_name(&c->local, addr, sizeof(addr), &port);
+		params("SERVER_ADDR", addr);
+	} else if (getsockname(c->fd, (struct sockaddr *)&ss, &sslen) == 0 &&
+	    ss.ss_family != AF_UNIX) {
+		gw_sockaddr_name(&ss, addr, sizeof(addr), &port);
 		params("SERVER_ADDR", addr);
 	} else {
 		params("SERVER_ADDR", c->lst->host);

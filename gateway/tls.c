@@ -89,7 +89,7 @@ gw_tls_session_new(struct gw_conn *c)
 	gnutls_handshake_set_post_client_hello_function(c->tls, post_client_hello);
 	gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_IGNORE);
 	if (cfg->raw.tls.session_tickets &&
-	    (rc = gnutls_session_ticket_enable_server(c->tls, &gw_ticket_key)) < 0)
+	    (rc = gnutls_session_ticket_enable_server(c->tls, gw_config_ticket_key(cfg))) < 0)
 		goto fail;
 	if ((rc = gnutls_alpn_set_protocols(c->tls, &alpn, 1, GNUTLS_ALPN_SERVER_PRECEDENCE)) < 0)
 		goto fail;

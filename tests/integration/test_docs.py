@@ -177,6 +177,11 @@ log_level = "info";
 shutdown_timeout = 5;
 limits = {{ handshake_timeout = 10; max_body_size = 1048576; }};
 tls = {{ priorities = "NORMAL"; session_tickets = true; }};
+proxy_protocol = {{
+  listeners = [ "https://127.0.0.1:18443" ];
+  trusted = [ "10.1.0.0/16", "127.0.0.1/32", "::1" ];
+  header_timeout = 5;
+}};
 trust = {{
   corp = {{
     ca = [ "{pki}/root.pem", "{pki}/issuing.pem" ];
@@ -285,6 +290,7 @@ SECTION_CONTEXT = {
     ("GLOBAL SETTINGS", 0): "",
     ("LIMITS", 0): "limits",
     ("TLS", 0): "tls",
+    ("PROXY PROTOCOL", 0): "proxy_protocol",
     ("TRUST", 0): "trust",
     ("ACCOUNTS", 0): "accounts",
     ("One-to-one entries", 0): "accounts.one_to_one",
@@ -369,7 +375,8 @@ def printed_keys(demo_pki, tmp_path_factory):
     # The configuration must have reached every kind of block.
     for must in ("backends.spawn.command", "sites.locations.document_root",
                  "accounts.many_to_one.rules.match", "trust.advertise",
-                 "backends.params", "backends.spawn.environment"):
+                 "backends.params", "backends.spawn.environment",
+                 "proxy_protocol.trusted"):
         assert must in keys, f"{must} not printed by certgate -p"
     return keys
 
