@@ -212,7 +212,11 @@ ld_open(struct ldconn *lc, struct gw_dir_job *j)
 			ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
 		}
 		if (!ldaps && c->start_tls && (rc = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
-			note_ldap(j, ld, uri, "StartTLS", rc);
+			/* libldap says no more than "Connect error" when the
+			 * certificate does not verify. */
+			note_ldap(j, ld, uri, rc == LDAP_CONNECT_ERROR ? "StartTLS (TLS handshake "
+			    "failed: a certificate not signed by ca, or not naming the host?)" :
+			    "StartTLS", rc);
 			ldap_unbind_ext_s(ld, NULL, NULL);
 			continue;
 		}
