@@ -237,7 +237,7 @@ class Slapd:
 
     def start(self):
         self.proc = subprocess.Popen(
-            [SLAPD, "-f", str(self.conf), "-h", f"{self.uri}/", "-d", "0"],
+            [SLAPD, "-f", str(self.conf), "-h", f"{self.uri}/", "-d", "stats"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(self.run / "slapd.log", "ab"), start_new_session=True)
 
@@ -250,6 +250,10 @@ class Slapd:
                 return False
         wait_for(up, START_TIMEOUT, what="slapd listening")
         return self
+
+    def accepted(self):
+        """Connections slapd accepted so far (its stats log)."""
+        return len(re.findall(r" ACCEPT from ", (self.run / "slapd.log").read_text()))
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -463,6 +467,21 @@ def test_access_log_names_the_directory(dgw):
                      dgw.access_log())
 
 
+def test_connections_are_kept(make_gateway, app, cards, tmp_path):
+    """Uncached lookups (cache_ttl 0) reuse the lookup threads' connections:
+    at most one per thread (2 per directory and worker), not one a lookup."""
+    s = Slapd(tmp_path / "slapd", cards).start()
+    try:
+        gw = make_gateway(app.address, lambda g: configure(g, s.uri, cache_ttl=0,
+                                                           negative_ttl=0))
+        before = s.accepted()          # the fixture's readiness probe
+        for cert in ["alice", "bob", "rsa"] * 4:
+            assert get(gw, "/x", cert=cert).status == 200
+        assert 1 <= s.accepted() - before <= 2, s.accepted() - before
+    finally:
+        s.stop()
+
+
 # ---------------------------------------------------------------- explain
 
 def explain(conf, cert, *extra):
@@ -526,6 +545,10 @@ def test_slapd_stopped(make_gateway, app, cards, tmp_path):
         assert full_status(r) == "503", r
         assert took < 3
         assert "directory corp: cannot answer" in gw.error_log()
+        # Back on the same port: the next lookup connects again.
+        s.start()
+        r, _ = timed_get(gw, "/x", "bob")
+        assert r.status == 200 and r.vars["REMOTE_USER"] == "ski"
         print(f"\nlatency: uncached {uncached * 1000:.1f} ms, cached {cached * 1000:.1f} ms "
               "(whole request on a new TLS connection)")
     finally:
@@ -565,7 +588,13 @@ def test_silent_directory_never_stalls(make_gateway, app, cards, silent_listener
         out["r"], out["took"] = timed_get(gw, "/x", "alice")
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.5)            # the lookup now waits on the silent server
+    # A client that leaves while its lookup waits: nothing may touch its
+    # connection when the answer comes.
+    from conftest import build_request, tls_connect
+    gone = tls_connect(gw, cert="bob")
+    gone.sendall(build_request("GET", "/x", f"localhost:{gw.https_port}"))
+    time.sleep(0.5)            # the lookups now wait on the silent server
+    gone.close()
     fast = []
     for _ in range(3):
         r, took = timed_get(gw, "/file/x", "alice")
@@ -577,6 +606,10 @@ def test_silent_directory_never_stalls(make_gateway, app, cards, silent_listener
     assert out["took"] < 2 + 1, out["took"]
     assert min(fast) < 0.1, fast
     assert max(fast) < 0.5, fast
+    time.sleep(2.5)            # the abandoned lookup has ended by now
+    assert gw.running()
+    r, _ = timed_get(gw, "/file/x", "alice")
+    assert r.status == 200
 
 
 def test_starttls_with_another_ca_refused(make_gateway, app, cards, slapd):
