@@ -253,27 +253,29 @@ first_value(LDAP *ld, LDAPMessage *e, const char *attr, struct berval ***keep)
 	return v != NULL && v[0] != NULL ? v[0]->bv_val : NULL;
 }
 
-/* Which of the query's values the entry holds, strongest first: 1 strong,
- * 0 weak (also when the server matched by its own rules and we cannot
- * tell which value: the weaker reading). */
+/* Which of the query's values the entry holds: 1 when a strong one, else
+ * 0 (also when the server matched by its own rules and we cannot tell
+ * which value: the weaker reading). *format names the value. */
 static int
 matched_strength(LDAP *ld, LDAPMessage *e, const struct ca_dir_query *q, const char **format)
 {
 	struct berval **v = ldap_get_values_len(ld, e, q->attribute);
+	const char *weak = NULL, *strong = NULL;
 	size_t i, k;
-	int strong = 0;
 
-	*format = q->lookup == CA_LOOKUP_UPN ? "UPN" : "?";
 	for (k = 0; v != NULL && v[k] != NULL; k++)
-		for (i = 0; i < q->n; i++)
-			if (strlen(q->v[i].value) == v[k]->bv_len &&
-			    strncasecmp(q->v[i].value, v[k]->bv_val, v[k]->bv_len) == 0 &&
-			    (q->v[i].strong || *format[0] == '?')) {
-				strong |= q->v[i].strong;
-				*format = q->v[i].format;
-			}
+		for (i = 0; i < q->n; i++) {
+			if (strlen(q->v[i].value) != v[k]->bv_len ||
+			    strncasecmp(q->v[i].value, v[k]->bv_val, v[k]->bv_len) != 0)
+				continue;
+			if (q->v[i].strong && strong == NULL)
+				strong = q->v[i].format;
+			else if (!q->v[i].strong && weak == NULL)
+				weak = q->v[i].format;
+		}
 	ldap_value_free_len(v);
-	return strong;
+	*format = strong ? strong : weak ? weak : "(a value the server matched)";
+	return strong != NULL;
 }
 
 /* The one entry a lookup found: account, groups, SID, and how it counts. */
@@ -295,8 +297,12 @@ judge_entry(LDAP *ld, LDAPMessage *e, struct gw_dir_job *j, const struct ca_dir_
 		if (ca_sid_to_string((const uint8_t *)sidv[0]->bv_val, sidv[0]->bv_len, sid,
 		    sizeof(sid)) == 0)
 			entry_sid = sid;
-		else if (sidv[0]->bv_len < sizeof(sid) && strncmp(sidv[0]->bv_val, "S-1-", 4) == 0)
-			entry_sid = memcpy(sid, sidv[0]->bv_val, sidv[0]->bv_len + 1) ? sid : NULL;
+		else if (sidv[0]->bv_len < sizeof(sid) && sidv[0]->bv_len > 4 &&
+		    strncmp(sidv[0]->bv_val, "S-1-", 4) == 0) {
+			memcpy(sid, sidv[0]->bv_val, sidv[0]->bv_len);	/* already text */
+			sid[sidv[0]->bv_len] = '\0';
+			entry_sid = sid;
+		}
 	}
 	v = ca_dir_judge((enum ca_dir_binding)c->strong_binding, strong, j->cert_sid, entry_sid);
 	trace(a, "entry: %s %s=%s objectSid=%s matched %s (%s): %s", dn ? dn : "?",
@@ -425,6 +431,18 @@ lookup(struct ldconn *lc, struct gw_dir_job *j)
 }
 
 /* ---- the lookup threads ---- */
+
+/* libldap's global state, set up once before any thread uses it, without
+ * ldap.conf or ~/.ldaprc: what certgate's configuration says is all that
+ * applies (a system-wide TLS_REQCERT never could weaken it). */
+static void
+ldap_global_init(void)
+{
+	int v;
+
+	setenv("LDAPNOINIT", "1", 1);
+	ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &v);
+}
 
 static void *
 pool_thread(void *arg)
@@ -696,6 +714,7 @@ gw_dir_worker_start(void)
 
 	if (cfg->ndirectories == 0)
 		return;
+	ldap_global_init();
 	ev_async_init(&ds.async, on_done);
 	ev_async_start(gw_worker->loop, &ds.async);
 	ev_unref(gw_worker->loop);	/* never keeps a draining worker alive */
@@ -765,6 +784,7 @@ gw_dir_lookup_sync(const struct ca_directory *d, const struct ca_facts *f, int n
 	struct gw_dir_answer *a;
 	size_t i;
 
+	ldap_global_init();
 	if (network) {
 		a = lookup(&lc, j);
 		ld_close(&lc);
