@@ -42,7 +42,7 @@ struct gw_dir_job {
 	struct ca_dir_query q[CA_LOOKUP__MAX];
 	size_t nq;
 	char *cert_sid;
-	double deadline;		/* CLOCK_MONOTONIC seconds */
+	double started, deadline;	/* CLOCK_MONOTONIC seconds */
 	struct gw_dir_answer *answer;	/* the thread's; read by the loop once done */
 	struct cg_strv notes;		/* log lines the loop writes for the thread */
 	/* loop thread only */
@@ -509,7 +509,8 @@ job_new(const struct ca_directory *d, size_t index, const struct ca_facts *f, do
 	for (i = 0; i < d->nlookups; i++)
 		ca_dir_query_build(f, d->lookups[i], &j->q[j->nq++]);
 	j->cert_sid = f->sid ? cg_strdup(f->sid) : NULL;
-	j->deadline = mono_now() + timeout;
+	j->started = mono_now();
+	j->deadline = j->started + timeout;
 	return j;
 }
 
@@ -630,6 +631,8 @@ on_done(struct ev_loop *loop, ev_async *w, int revents)
 		size_t i;
 
 		list = j->next;
+		cg_log(CG_LOG_DEBUG, id, "directory %s: %s in %.2f ms", c->name,
+		    gw_dir_outcome_names[j->answer->outcome], (mono_now() - j->started) * 1e3);
 		for (i = 0; i < j->notes.n; i++)
 			cg_log(CG_LOG_ERROR, id, "%s", j->notes.v[i]);
 		if (j->answer->outcome == GW_DIR_UNAVAILABLE)

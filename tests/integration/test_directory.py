@@ -482,6 +482,39 @@ def test_connections_are_kept(make_gateway, app, cards, tmp_path):
         s.stop()
 
 
+def test_lookup_latency(make_gateway, app, cards, tmp_path):
+    """Measured, printed (pytest -s), and bounded loosely: an uncached
+    lookup on a kept connection (from the worker's debug line: queue,
+    search, answer back on the loop) and a cached one (client side: the
+    whole request on a new TLS connection, against a file-mapped one)."""
+    s = Slapd(tmp_path / "slapd", cards).start()
+    try:
+        gw = make_gateway(app.address, lambda g: (configure(g, s.uri, cache_ttl=0),
+                                                  g.config.update(log_level="debug")))
+        for cert in ["alice", "bob", "rsa"] * 7:
+            assert get(gw, "/x", cert=cert).status == 200
+        ms = [float(x) for x in re.findall(r"directory corp: found in ([0-9.]+) ms",
+                                           gw.error_log())]
+        assert len(ms) == 21
+        # Each of the two threads connects, StartTLS and binds at its first.
+        first, kept = max(ms[:2]), ms[2:]
+        gw2 = make_gateway(app.address, lambda g: configure(g, s.uri, cache_ttl=300))
+        assert get(gw2, "/x", cert="alice").status == 200
+        cached, filed = [], []
+        for _ in range(20):
+            cached.append(timed_get(gw2, "/x", "alice")[1] * 1000)
+            filed.append(timed_get(gw2, "/file/x", "alice")[1] * 1000)
+        med = lambda v: sorted(v)[len(v) // 2]      # noqa: E731
+        print(f"\nuncached lookup (kept connection): median {med(kept):.2f} ms, "
+              f"max {max(kept):.2f} ms; a thread's first (connect+StartTLS+bind+search) "
+              f"{first:.2f} ms\ncached: request median {med(cached):.2f} ms vs "
+              f"file-mapped {med(filed):.2f} ms (new TLS connection each)")
+        assert med(kept) < 1000
+        assert med(cached) < med(filed) + 50
+    finally:
+        s.stop()
+
+
 # ---------------------------------------------------------------- explain
 
 def explain(conf, cert, *extra):
