@@ -16,9 +16,12 @@ off; a SID that differs is refused in every mode; two entries give 403.12;
 filter metacharacters widen nothing; allow_groups and REMOTE_GROUPS; a
 stopped slapd (cached accounts until their TTL, 503 within timeout + 1 s
 for the others, other paths served); a listener that never answers (503
-in time, a file-mapped request served in under 100 ms meanwhile);
-StartTLS to a directory whose certificate `ca` does not sign; `certgate
-explain` with and without the network.
+in time, a file-mapped request served in under 100 ms meanwhile, a client
+leaving while its lookup waits); StartTLS and ldaps:// to a directory
+whose certificate `ca` does not sign; URIs tried in order; connections
+kept between lookups and opened again after slapd restarts; lookup
+latency; `certgate -t` errors; `certgate explain` with and without the
+network.
 """
 
 import base64
@@ -218,6 +221,7 @@ class Slapd:
         self.run = Path(run)
         self.pki = pki
         self.port = free_port()
+        self.tls_port = free_port()
         self.proc = None
         self.conf = self.run / "slapd.conf"
         (self.run / "db").mkdir(parents=True, exist_ok=True)
@@ -235,9 +239,13 @@ class Slapd:
     def uri(self):
         return f"ldap://127.0.0.1:{self.port}"
 
+    @property
+    def ldaps_uri(self):
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
     def start(self):
         self.proc = subprocess.Popen(
-            [SLAPD, "-f", str(self.conf), "-h", f"{self.uri}/", "-d", "stats"],
+            [SLAPD, "-f", str(self.conf), "-h", f"{self.uri}/ {self.ldaps_uri}/", "-d", "stats"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(self.run / "slapd.log", "ab"), start_new_session=True)
 
@@ -467,6 +475,19 @@ def test_access_log_names_the_directory(dgw):
                      dgw.access_log())
 
 
+def test_uris_tried_in_order_and_ldaps(make_gateway, app, cards, slapd):
+    """A URI that refuses connections is skipped (and logged) for the next
+    one; an ldaps:// URI is verified against `ca` as StartTLS is."""
+    closed = free_port()
+    gw = make_gateway(app.address, lambda g: configure(g, f"ldap://127.0.0.1:{closed}"))
+    gw.config["directories"]["corp"]["uri"].append(slapd.ldaps_uri)
+    gw.stop()
+    gw.start()
+    r = get(gw, "/x", cert="alice")
+    assert r.status == 200 and r.vars["REMOTE_USER"] == "isr"
+    assert f"directory corp: ldap://127.0.0.1:{closed}: " in gw.error_log()
+
+
 def test_connections_are_kept(make_gateway, app, cards, tmp_path):
     """Uncached lookups (cache_ttl 0) reuse the lookup threads' connections:
     at most one per thread (2 per directory and worker), not one a lookup."""
@@ -645,15 +666,18 @@ def test_silent_directory_never_stalls(make_gateway, app, cards, silent_listener
     assert r.status == 200
 
 
-def test_starttls_with_another_ca_refused(make_gateway, app, cards, slapd):
-    gw = make_gateway(app.address, lambda g: configure(g, slapd.uri,
-                                                       ca=[cards.path("rogue-ca.pem")]))
+@pytest.mark.parametrize("kind", ["starttls", "ldaps"])
+def test_another_ca_refused(make_gateway, app, cards, slapd, kind):
+    """The directory's certificate is not signed by `ca`: refused, logged."""
+    uri = slapd.uri if kind == "starttls" else slapd.ldaps_uri
+    gw = make_gateway(app.address, lambda g: configure(g, uri, ca=[cards.path("rogue-ca.pem")]))
     r, took = timed_get(gw, "/x", "alice")
     assert full_status(r) == "503"
     assert took < 3
-    wait_for(lambda: re.search(r"directory corp: ldap://127\.0\.0\.1:\d+: StartTLS \(TLS "
-                               r"handshake failed.*\): Connect error", gw.error_log()), 5,
-             what="the StartTLS error in the log")
+    what = (r"StartTLS \(TLS handshake failed.*\): Connect error" if kind == "starttls"
+            else r"bind: Can't contact LDAP server")
+    wait_for(lambda: re.search(rf"directory corp: {re.escape(uri)}: {what}", gw.error_log()),
+             5, what="the TLS error in the log")
 
 
 def test_config_errors(make_gateway, app, cards, tmp_path):
