@@ -29,6 +29,8 @@ struct ca_dn {
 	size_t n;
 	char *rfc4514;		/* RFC 4514: most specific first, "CN=Alice,OU=Eng,O=Corp,C=US" */
 	char *iis;		/* IIS: certificate order, ", ": "C=US, O=Corp, OU=Eng, CN=Alice" */
+	char *ad;		/* Active Directory's altSecurityIdentities: the IIS
+				   names and order, "," alone: "C=US,O=Corp,OU=Eng,CN=Alice" */
 };
 
 struct ca_facts {
@@ -44,7 +46,8 @@ struct ca_facts {
 	struct cg_strv san_email, san_dns, san_uri, san_upn;	/* in certificate order */
 	uint8_t sha256[32];		/* of the DER certificate */
 	uint8_t spki_sha256[32];	/* of the DER SubjectPublicKeyInfo */
-	uint8_t spki_sha1[20];		/* the same with SHA-1 (directory lookups) */
+	uint8_t sha1[20];		/* of the DER certificate: AD's X509:<SHA1-PUKEY>
+					   (directory.c says why not of the key) */
 	uint8_t ski[64];		/* SubjectKeyIdentifier; ski_len 0 when absent */
 	size_t ski_len;
 	char *sid;			/* "S-1-5-21-...", from 1.3.6.1.4.1.311.25.2; NULL */
@@ -184,18 +187,24 @@ struct ca_accounts_conf {
 /* The `accounts` group; the gateway embeds it (CG_CONF_GROUP). */
 extern const struct cg_conf_schema ca_accounts_schema;
 
-/* Where accounts come from, in a policy's `mapping` order. */
-enum ca_map_source { CA_SRC_ONE_TO_ONE, CA_SRC_MANY_TO_ONE, CA_SRC__MAX };
+/* Where accounts come from, in a policy's `mapping` order. A directory
+ * is the gateway's to ask (ca_map skips it); directory.c formats what to
+ * ask and judges the answer. */
+enum ca_map_source { CA_SRC_ONE_TO_ONE, CA_SRC_MANY_TO_ONE, CA_SRC_DIRECTORY, CA_SRC__MAX };
 
-enum ca_map_method { CA_MAP_NONE, CA_MAP_ONE_TO_ONE, CA_MAP_MANY_TO_ONE, CA_MAP__MAX };
-extern const char *const ca_map_method_names[CA_MAP__MAX];	/* "none", "one-to-one", "many-to-one" */
+enum ca_map_method { CA_MAP_NONE, CA_MAP_ONE_TO_ONE, CA_MAP_MANY_TO_ONE, CA_MAP_DIRECTORY,
+	CA_MAP__MAX };
+/* "none", "one-to-one", "many-to-one", "directory" */
+extern const char *const ca_map_method_names[CA_MAP__MAX];
 
 struct ca_mapping {
 	enum ca_map_method method;
 	int deny;		/* a deny mapping decided: 403.12 */
 	int strong;
 	const char *user;	/* the account; NULL with none or deny */
-	const char *name;	/* the many-to-one mapping's name, or the entry's user */
+	const char *name;	/* the many-to-one mapping's name, or the entry's user;
+				   "NAME:lookup" for a directory */
+	const struct cg_strv *groups;	/* directory groups (DNs); NULL for file mappings */
 	char why[256];		/* for explain: which key or rule matched */
 };
 
@@ -227,5 +236,92 @@ typedef void (*ca_map_trace_fn)(void *ctx, const char *line);
 void ca_map_trace(const struct ca_mapper *m, const struct ca_facts *f,
                   const enum ca_map_source *order, size_t norder,
                   ca_map_trace_fn fn, void *ctx);
+
+/* ---- directory.c: accounts in LDAP or Active Directory (SPEC section 10) ---- */
+
+enum ca_dir_scope { CA_SCOPE_SUB, CA_SCOPE_ONE, CA_SCOPE_BASE, CA_SCOPE__MAX };
+enum ca_dir_binding { CA_BIND_FULL, CA_BIND_COMPAT, CA_BIND_OFF, CA_BIND__MAX };
+enum ca_dir_lookup { CA_LOOKUP_ALTSECID, CA_LOOKUP_UPN, CA_LOOKUP__MAX };
+/* "altSecurityIdentities", "userPrincipalName": the lookup and its attribute */
+extern const char *const ca_dir_lookup_names[CA_LOOKUP__MAX];
+extern const char *const ca_dir_binding_names[CA_BIND__MAX];
+
+/* A `directories` entry as written. */
+struct ca_directory_conf {
+	struct cg_conf_src src;
+	char *name;
+	struct cg_strv uri;
+	int start_tls;
+	struct cg_strv ca;
+	char *bind_dn, *bind_password_file;
+	char *base;
+	int scope;			/* enum ca_dir_scope */
+	char *account_attribute, *groups_attribute;
+	struct cg_strv lookups;
+	int strong_binding;		/* enum ca_dir_binding */
+	int64_t cache_ttl, negative_ttl, timeout;
+};
+/* Keys of one directory; the gateway embeds it as a map ("directories"). */
+extern const struct cg_conf_schema ca_directory_schema;
+
+/* A directory ready to be asked. Points into its conf. */
+struct ca_directory {
+	const struct ca_directory_conf *conf;
+	enum ca_dir_lookup lookups[CA_LOOKUP__MAX];	/* in the order tried */
+	size_t nlookups;
+	char *password;			/* bind_password_file's first line; wiped when freed */
+};
+
+/* Checks c (URIs, lookups, ca, bind) and reads the password file: errors
+ * (FILE:LINE) into errs, 0 or -1. d is filled either way and freed with
+ * ca_directory_free. */
+int ca_directory_build(struct ca_directory *d, const struct ca_directory_conf *c,
+                       struct cg_errors *errs);
+void ca_directory_free(struct ca_directory *d);
+
+/* The values a lookup searches for, with their strength, and the LDAP
+ * filter that finds them (every value escaped per RFC 4515). */
+struct ca_dir_value {
+	char *value;			/* "X509:<SKI>8C4F..." or a UPN */
+	const char *format;		/* "X509:<SKI>" ..., "UPN" */
+	int strong;
+};
+struct ca_dir_query {
+	enum ca_dir_lookup lookup;
+	const char *attribute;		/* "altSecurityIdentities", "userPrincipalName" */
+	struct ca_dir_value *v;
+	size_t n;			/* 0: the certificate has nothing to look up */
+	char *filter;			/* NULL when n is 0 */
+};
+/* Fills q for lookup l of certificate f (SPEC section 10: AD's formats,
+ * DNs most-general first, serial bytes reversed, hex upper case). */
+void ca_dir_query_build(const struct ca_facts *f, enum ca_dir_lookup l, struct ca_dir_query *q);
+void ca_dir_query_free(struct ca_dir_query *q);	/* NULL accepted */
+
+/* RFC 4515 escaping of a filter value into a new string: '*', '(', ')',
+ * '\\', NUL and bytes >= 0x80 as \XX (so no value can widen a search). */
+char *ca_ldap_escape(const char *v, size_t len);
+/* The textual form of a binary objectSid (MS-DTYP 2.4.2: revision, count,
+ * 48-bit authority big-endian, sub-authorities little-endian): "S-1-5-21-...",
+ * written into out. 0, or -1 when b is not a SID. */
+int ca_sid_to_string(const uint8_t *b, size_t len, char *out, size_t outsize);
+/* The value of a DN's first RDN when its type is CN ("CN=Admins,OU=G,..."
+ * gives "Admins", RFC 4514 escapes undone), else the whole DN; malloc'd. */
+char *ca_dn_group_name(const char *dn);
+
+/* How an entry found by a lookup counts (strong_binding, SPEC section 10). */
+enum ca_dir_verdict {
+	CA_DIR_STRONG,		/* a strong value matched, or the SID confirmed a weak one */
+	CA_DIR_WEAK,		/* weak, accepted (compatibility: logged, off: silent) */
+	CA_DIR_REFUSED_WEAK,	/* full: weak and not confirmed by the SID */
+	CA_DIR_REFUSED_SID,	/* the certificate's SID is not the entry's */
+	CA_DIR_VERDICT__MAX
+};
+extern const char *const ca_dir_verdict_names[CA_DIR_VERDICT__MAX];
+/* cert_sid: the certificate's SID extension (NULL: none); entry_sid: the
+ * entry's objectSid as text (NULL: none, which a SID extension never
+ * matches: fail closed). strong: the value that matched was strong. */
+enum ca_dir_verdict ca_dir_judge(enum ca_dir_binding mode, int strong, const char *cert_sid,
+                                 const char *entry_sid);
 
 #endif

@@ -477,6 +477,28 @@ put_iis_value(struct cg_buf *b, const char *v)
 	cg_buf_append(b, "\"", 1);
 }
 
+/*
+ * Attribute i of a DN as Windows' CertNameToStr writes it (X.500 keys,
+ * certificate order, quoted values) after sep, or plus inside a
+ * multi-valued RDN: IIS separates with ", ", Active Directory's
+ * altSecurityIdentities with "," alone.
+ */
+static void
+put_windows_ava(struct cg_buf *b, const struct ava *avas, size_t i, const char *sep,
+    const char *plus)
+{
+	if (i > 0)
+		buf_str(b, avas[i].rdn == avas[i - 1].rdn ? plus : sep);
+	if (avas[i].type != NULL && avas[i].type->iis != NULL)
+		buf_str(b, avas[i].type->iis);
+	else {
+		buf_str(b, "OID.");
+		buf_str(b, avas[i].oid);
+	}
+	cg_buf_append(b, "=", 1);
+	put_iis_value(b, avas[i].plain);
+}
+
 static void
 avas_free(struct ava *a, size_t n)
 {
@@ -556,7 +578,7 @@ read_ava(gnutls_x509_dn_t dn, int irdn, int iava, struct ava *a,
 static int
 read_dn(gnutls_x509_dn_t dn, struct ca_dn *out, char *err, size_t errlen)
 {
-	struct cg_buf rfc = { 0 }, iis = { 0 };
+	struct cg_buf rfc = { 0 }, iis = { 0 }, ad = { 0 };
 	struct ava *avas;
 	size_t n = 0, i, vlen;
 	int irdn, iava, rc;
@@ -600,18 +622,8 @@ read_dn(gnutls_x509_dn_t dn, struct ca_dn *out, char *err, size_t errlen)
 			out->attrs[i].name = v + vlen + 1;
 		}
 		out->n++;
-
-		if (i > 0)
-			buf_str(&iis, avas[i].rdn == avas[i - 1].rdn ?
-			    " + " : ", ");
-		if (avas[i].type != NULL && avas[i].type->iis != NULL)
-			buf_str(&iis, avas[i].type->iis);
-		else {
-			buf_str(&iis, "OID.");
-			buf_str(&iis, avas[i].oid);
-		}
-		cg_buf_append(&iis, "=", 1);
-		put_iis_value(&iis, avas[i].plain);
+		put_windows_ava(&iis, avas, i, ", ", " + ");
+		put_windows_ava(&ad, avas, i, ",", "+");
 	}
 	for (i = n; i-- > 0;) {
 		if (i + 1 < n)
@@ -624,6 +636,7 @@ read_dn(gnutls_x509_dn_t dn, struct ca_dn *out, char *err, size_t errlen)
 	}
 	out->rfc4514 = buf_take(&rfc);
 	out->iis = buf_take(&iis);
+	out->ad = buf_take(&ad);
 	avas_free(avas, n);
 	return 0;
 
@@ -1004,8 +1017,8 @@ ca_facts_from_der(const uint8_t *der, size_t len, struct ca_facts *f,
 	    f->sha256)) < 0 ||
 	    (rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, spki, spkilen,
 	    f->spki_sha256)) < 0 ||
-	    (rc = gnutls_hash_fast(GNUTLS_DIG_SHA1, spki, spkilen,
-	    f->spki_sha1)) < 0)
+	    (rc = gnutls_hash_fast(GNUTLS_DIG_SHA1, f->der, len,
+	    f->sha1)) < 0)
 		goto gnutls_fail;
 
 	/* Informational: an oversized or broken SKI counts as absent. */
@@ -1056,6 +1069,7 @@ dn_free(struct ca_dn *dn)
 	free(dn->attrs);
 	free(dn->rfc4514);
 	free(dn->iis);
+	free(dn->ad);
 }
 
 void

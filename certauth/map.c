@@ -23,7 +23,7 @@ _Static_assert(CA_FIELD_SUBJECT == 0 && CA_FIELD_ISSUER == 1 && CA_FIELD_SAN == 
 _Static_assert(CA_PERM_DENY == 1, "permission choices follow enum ca_permission");
 
 const char *const ca_map_method_names[CA_MAP__MAX] = {
-	"none", "one-to-one", "many-to-one",
+	"none", "one-to-one", "many-to-one", "directory",
 };
 
 /* ---- the `accounts` keys ---- */
@@ -1466,6 +1466,7 @@ map(const struct ca_mapper *m, const struct ca_facts *f, const enum ca_map_sourc
 				trace_emit(t);
 			}
 			return;
+		case CA_SRC_DIRECTORY:	/* the gateway asks directories */
 		case CA_SRC__MAX:
 			break;
 		}

@@ -68,28 +68,98 @@ gw_auth_free(struct gw_auth *a)
 	if (a->have_facts)
 		ca_facts_free(&a->facts);
 	ca_trust_unref(a->trust);
+	gw_dir_cancel(a->dir_job);
+	gw_dir_answer_unref(a->dir_answer);
 	memset(a, 0, sizeof(*a));
 }
 
-const struct ca_mapping *
-gw_auth_map(struct gw_conn *c, const struct pol_policy *p)
+/* The answer of a directory step: 1 when it decides, 0 to go on to the
+ * next source (not found), -1 when the directory cannot answer. */
+static int
+take_answer(struct gw_auth *a)
+{
+	struct gw_dir_answer *ans = a->dir_answer;
+
+	switch (ans->outcome) {
+	case GW_DIR_FOUND:
+	case GW_DIR_REFUSED:
+		a->mapping = ans->mapping;	/* points into ans, kept until freed */
+		return 1;
+	case GW_DIR_NOT_FOUND:
+		gw_dir_answer_unref(ans);
+		a->dir_answer = NULL;
+		return 0;
+	case GW_DIR_UNAVAILABLE:
+	case GW_DIR__MAX:
+		break;
+	}
+	return -1;
+}
+
+static void
+map_reset(struct gw_auth *a, const struct pol_policy *p)
+{
+	gw_dir_cancel(a->dir_job);
+	a->dir_job = NULL;
+	gw_dir_answer_unref(a->dir_answer);
+	a->dir_answer = NULL;
+	memset(&a->mapping, 0, sizeof(a->mapping));
+	a->mapped = 0;
+	a->map_unavailable = 0;
+	a->map_step = 0;
+	a->map_policy = p;
+}
+
+enum gw_map_state
+gw_auth_map(struct gw_conn *c, const struct pol_policy *p, const struct ca_mapping **out)
 {
 	struct gw_auth *a = &c->auth;
+	const struct gw_config *cfg = gw_worker->cfg;
+	int rc;
 
-	if (p->nmapping == 0 || !a->have_facts || a->result.verdict != CA_VERDICT_OK ||
-	    gw_worker->cfg->mapper == NULL)
-		return NULL;
-	if (a->mapped && a->map_norder == p->nmapping &&
-	    memcmp(a->map_order, p->mapping, p->nmapping * sizeof(*p->mapping)) == 0)
-		return &a->mapping;
-	ca_map(gw_worker->cfg->mapper, &a->facts, p->mapping, p->nmapping, &a->mapping);
-	memcpy(a->map_order, p->mapping, p->nmapping * sizeof(*p->mapping));
-	a->map_norder = p->nmapping;
+	*out = NULL;
+	if (p->nmapping == 0 || !a->have_facts || a->result.verdict != CA_VERDICT_OK)
+		return GW_MAP_DONE;
+	if (a->map_policy != p)
+		map_reset(a, p);
+	if (a->dir_job != NULL)
+		return GW_MAP_PENDING;
+	*out = &a->mapping;
+	if (a->mapped)
+		return a->map_unavailable ? GW_MAP_UNAVAILABLE : GW_MAP_DONE;
+	for (; a->map_step < p->nmapping; a->map_step++) {
+		enum ca_map_source src = p->mapping[a->map_step];
+
+		if (src != CA_SRC_DIRECTORY) {
+			ca_map(cfg->mapper, &a->facts, &src, 1, &a->mapping);
+			if (a->mapping.method != CA_MAP_NONE)
+				break;
+			continue;
+		}
+		if (a->dir_answer == NULL) {
+			a->dir_answer = gw_dir_lookup(c, p->map_dir_index[a->map_step], &a->facts);
+			if (a->dir_answer == NULL) {
+				*out = NULL;
+				return GW_MAP_PENDING;
+			}
+		}
+		if ((rc = take_answer(a)) > 0)
+			break;
+		if (rc < 0) {
+			/* Fail closed: a later source must not stand in for an
+			 * account the directory might hold. */
+			memset(&a->mapping, 0, sizeof(a->mapping));
+			a->mapped = a->map_unavailable = 1;
+			cg_log(CG_LOG_INFO, c->id, "mapping: directory %s cannot answer: 503",
+			    cfg->directories[p->map_dir_index[a->map_step]].conf->name);
+			return GW_MAP_UNAVAILABLE;
+		}
+	}
 	a->mapped = 1;
 	cg_log(CG_LOG_DEBUG, c->id, "mapping: %s%s%s (%s)", ca_map_method_names[a->mapping.method],
 	    a->mapping.user ? " to " : "", a->mapping.user ? a->mapping.user : "",
 	    a->mapping.why);
-	return &a->mapping;
+	return GW_MAP_DONE;
 }
 
 /* ---- variables ---- */
@@ -137,6 +207,22 @@ gw_auth_export_account(const struct ca_mapping *m, const struct pol_policy *p, c
 	var(fn, ctx, "CERT_MAP_METHOD", ca_map_method_names[m->method]);
 	var(fn, ctx, "CERT_MAP_NAME", m->name ? m->name : m->user);
 	var(fn, ctx, "CERT_MAP_STRENGTH", m->strong ? "strong" : "weak");
+	if (m->groups != NULL) {
+		struct cg_buf b = { NULL, 0, 0, 0 };
+		size_t i;
+
+		for (i = 0; i < m->groups->n; i++) {
+			char *cn = ca_dn_group_name(m->groups->v[i]);
+
+			if (i > 0)
+				cg_buf_append(&b, ";", 1);
+			cg_buf_append(&b, cn, strlen(cn));
+			free(cn);
+		}
+		cg_buf_append(&b, "", 1);
+		fn(ctx, "REMOTE_GROUPS", (const char *)b.data, b.len - 1);
+		cg_buf_free(&b);
+	}
 	if (p->export & POL_EXPORT_IIS) {
 		var(fn, ctx, "LOGON_USER", m->user);
 		var(fn, ctx, "AUTH_USER", m->user);
@@ -157,8 +243,13 @@ gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void
 
 	if (c->tls == NULL)
 		return;
-	if (client)
-		gw_auth_export_account(gw_auth_map(c, p), p, fn, ctx);
+	if (client) {
+		const struct ca_mapping *m;
+
+		/* Decided before the request went on: never a lookup here. */
+		if (gw_auth_map(c, p, &m) == GW_MAP_DONE)
+			gw_auth_export_account(m, p, fn, ctx);
+	}
 	keybits = (unsigned)gnutls_cipher_get_key_size(gnutls_cipher_get(c->tls)) * 8;
 	if (p->export & POL_EXPORT_SSL) {
 		var(fn, ctx, "SSL_PROTOCOL", gw_tls_protocol(c->tls));

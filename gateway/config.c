@@ -147,6 +147,7 @@ static const struct cg_conf_key top_keys[] = {
 	{ "proxy_protocol", CG_CONF_GROUP, K(gw_conf, proxy), NULL, 0, 0, 0, NULL, &proxy_schema, NULL },
 	{ "trust", CG_CONF_MAP, K(gw_conf, trust), NULL, 0, 0, 0, NULL, &ca_trust_schema, NULL },
 	{ "accounts", CG_CONF_GROUP, K(gw_conf, accounts), NULL, 0, 0, 0, NULL, &ca_accounts_schema, NULL },
+	{ "directories", CG_CONF_MAP, K(gw_conf, directories), NULL, 0, 0, 0, NULL, &ca_directory_schema, NULL },
 	{ "policies", CG_CONF_MAP, K(gw_conf, policies), NULL, 0, 0, 0, NULL, &pol_policy_schema, NULL },
 	{ "backends", CG_CONF_MAP, K(gw_conf, backends), NULL, 0, 0, 0, NULL, &backend_schema, NULL },
 	{ "sites", CG_CONF_LIST, K(gw_conf, sites), NULL, 0, 0, 0, NULL, &site_schema, NULL },
@@ -316,15 +317,44 @@ build_trusts(struct gw_config *cfg, struct cg_errors *errs)
 }
 
 static void
-build_policies(struct gw_config *cfg, struct cg_errors *errs)
+build_directories(struct gw_config *cfg, struct cg_errors *errs)
 {
 	size_t i;
 
+	cfg->ndirectories = cfg->raw.directories.n;
+	cfg->directories = cg_calloc(cfg->ndirectories, sizeof(*cfg->directories));
+	for (i = 0; i < cfg->ndirectories; i++)
+		ca_directory_build(&cfg->directories[i],
+		    CG_VEC_AT(cfg->raw.directories, struct ca_directory_conf, i), errs);
+}
+
+/* Policies, with their "directory:NAME" mappings resolved. */
+static void
+build_policies(struct gw_config *cfg, struct cg_errors *errs)
+{
+	size_t i, j, k;
+
 	cfg->npolicies = cfg->raw.policies.n;
 	cfg->policies = cg_calloc(cfg->npolicies, sizeof(*cfg->policies));
-	for (i = 0; i < cfg->npolicies; i++)
-		pol_policy_build(&cfg->policies[i],
-		    CG_VEC_AT(cfg->raw.policies, struct pol_policy_conf, i), errs);
+	for (i = 0; i < cfg->npolicies; i++) {
+		struct pol_policy *p = &cfg->policies[i];
+		const struct pol_policy_conf *pc = CG_VEC_AT(cfg->raw.policies,
+		    struct pol_policy_conf, i);
+
+		pol_policy_build(p, pc, errs);
+		for (j = 0; j < p->nmapping; j++) {
+			if (p->mapping[j] != CA_SRC_DIRECTORY)
+				continue;
+			for (k = 0; k < cfg->ndirectories; k++)
+				if (strcmp(cfg->directories[k].conf->name, p->map_directory[j]) == 0)
+					break;
+			if (k == cfg->ndirectories)
+				cg_error_add(errs, cg_conf_setting(&pc->src, "mapping"),
+				    "policy \"%s\": no directory named \"%s\"", p->name,
+				    p->map_directory[j]);
+			p->map_dir_index[j] = k;
+		}
+	}
 }
 
 /* The policy named `name` ("" for the fallback), or NULL when none is. */
@@ -971,6 +1001,7 @@ gw_config_load(const char *path, struct cg_errors *errs)
 	load_ticket_key(cfg, &lc, errs);
 	build_trusts(cfg, errs);
 	cfg->mapper = ca_mapper_new(&cfg->raw.accounts, dir, errs);
+	build_directories(cfg, errs);
 	build_policies(cfg, errs);
 	build_backends(cfg, errs);
 	build_sites(cfg, errs);
@@ -1039,6 +1070,9 @@ gw_config_free(struct gw_config *cfg)
 		gnutls_free(cfg->ticket_key.data);
 	}
 	ca_mapper_free(cfg->mapper);
+	for (i = 0; i < cfg->ndirectories; i++)
+		ca_directory_free(&cfg->directories[i]);
+	free(cfg->directories);
 	if (cfg->priority)
 		gnutls_priority_deinit(cfg->priority);
 	cg_conf_free(&gw_conf_schema, &cfg->raw);

@@ -104,7 +104,8 @@ want_read(const struct gw_conn *c)
 		if (c->closing || c->read_eof || cg_buf_avail(&c->rbuf) >= RBUF_MAX)
 			return 0;
 		if (r != NULL && !r->body_done && !c->input_paused)
-			return !r->authorizing && (r->up == NULL || !gw_fcgi_congested(r->up));
+			return !r->authorizing && !r->mapping_wait &&
+			    (r->up == NULL || !gw_fcgi_congested(r->up));
 		return cg_buf_avail(&c->rbuf) < PIPELINE_MAX;
 	case GW_CONN__MAX:
 		break;

@@ -84,6 +84,53 @@ print_tried(void *ctx, const char *line)
 	printf("tried: %s\n", line);
 }
 
+/* The policy's sources in order, as a worker tries them (auth.c), with a
+ * "tried:" line for each: file mappings by ca_map_trace, directories by
+ * the filters sent and what came back. The directory answer that decided
+ * is returned (out points into it), or NULL. */
+static struct gw_dir_answer *
+map(const struct gw_config *cfg, const struct pol_policy *p, const struct ca_facts *f,
+    int network, struct ca_mapping *out, int *unavailable)
+{
+	struct gw_dir_answer *a;
+	struct cg_strv notes = { NULL, 0 };
+	size_t i, k;
+
+	for (i = 0; i < p->nmapping; i++) {
+		const struct ca_directory *d;
+		enum ca_map_source src = p->mapping[i];
+
+		if (src != CA_SRC_DIRECTORY) {
+			ca_map_trace(cfg->mapper, f, &src, 1, print_tried, NULL);
+			ca_map(cfg->mapper, f, &src, 1, out);
+			if (out->method != CA_MAP_NONE)
+				return NULL;
+			continue;
+		}
+		d = &cfg->directories[p->map_dir_index[i]];
+		a = gw_dir_lookup_sync(d, f, network, &notes);
+		for (k = 0; k < a->trace.n; k++)
+			printf("tried: directory %s: %s\n", d->conf->name, a->trace.v[k]);
+		for (k = 0; k < notes.n; k++)
+			printf("directory_error: %s\n", notes.v[k]);
+		cg_strv_free(&notes);
+		printf("tried: directory %s: %s\n", d->conf->name, network ?
+		    gw_dir_outcome_names[a->outcome] : "not asked (--no-directory)");
+		if (a->outcome == GW_DIR_FOUND || a->outcome == GW_DIR_REFUSED) {
+			*out = a->mapping;
+			return a;
+		}
+		if (a->outcome == GW_DIR_UNAVAILABLE) {
+			*unavailable = 1;
+			memset(out, 0, sizeof(*out));
+			gw_dir_answer_unref(a);
+			return NULL;
+		}
+		gw_dir_answer_unref(a);
+	}
+	return NULL;
+}
+
 /* The site a TLS client naming `host` would reach: the first https
  * listener's choice, as the SNI callback makes it. */
 static struct gw_site *
@@ -105,6 +152,7 @@ gw_explain(int argc, char **argv)
 		{ "host", required_argument, NULL, 'H' },
 		{ "path", required_argument, NULL, 'P' },
 		{ "time", required_argument, NULL, 'T' },
+		{ "no-directory", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL, *host = NULL, *req_path = "/", *when = NULL;
@@ -121,7 +169,8 @@ gw_explain(int argc, char **argv)
 	struct ca_mapping mapping;
 	char *norm, err[160];
 	time_t now = time(NULL);
-	int ch, loc, have_facts = 0, rc = 2;
+	int ch, loc, have_facts = 0, rc = 2, network = 1, unavailable = 0;
+	struct gw_dir_answer *answer = NULL;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -130,6 +179,7 @@ gw_explain(int argc, char **argv)
 		case 'H': host = optarg; break;
 		case 'P': req_path = optarg; break;
 		case 'T': when = optarg; break;
+		case 'N': network = 0; break;
 		default: goto usage;
 		}
 	}
@@ -180,8 +230,19 @@ gw_explain(int argc, char **argv)
 	if (ca_facts_from_der(chain[0].data, chain[0].size, &facts, err, sizeof(err)) == 0)
 		have_facts = 1;
 	memset(&mapping, 0, sizeof(mapping));
-	if (have_facts && res.verdict == CA_VERDICT_OK && policy->nmapping > 0 && cfg->mapper)
-		ca_map(cfg->mapper, &facts, policy->mapping, policy->nmapping, &mapping);
+	printf("site: %s\n", site->conf->name);
+	printf("location: %s\n", loc >= 0 ? site->locs[loc].conf->path : "-");
+	printf("policy: %s\n", policy->name);
+	printf("client_certificate: %s\n", pol_client_cert_names[policy->client_certificate]);
+	if (have_facts)
+		printf("subject: %s\nissuer: %s\n", facts.subject.rfc4514, facts.issuer.rfc4514);
+	if (res.verdict == CA_VERDICT_OK)
+		printf("verify: SUCCESS\n");
+	else
+		printf("verify: FAILED:%s\n", res.reason[0] ? res.reason :
+		    ca_verdict_names[res.verdict]);
+	if (have_facts && res.verdict == CA_VERDICT_OK && policy->nmapping > 0)
+		answer = map(cfg, policy, &facts, network, &mapping, &unavailable);
 	/* explain judges the certificate, not a cipher: TLS is taken as strong
 	 * enough (the live server checks min_cipher_bits on the session). */
 	memset(&rq, 0, sizeof(rq));
@@ -196,21 +257,11 @@ gw_explain(int argc, char **argv)
 	if (loc == -2)
 		d.status = 400;
 
-	printf("site: %s\n", site->conf->name);
-	printf("location: %s\n", loc >= 0 ? site->locs[loc].conf->path : "-");
-	printf("policy: %s\n", policy->name);
-	printf("client_certificate: %s\n", pol_client_cert_names[policy->client_certificate]);
-	if (have_facts)
-		printf("subject: %s\nissuer: %s\n", facts.subject.rfc4514, facts.issuer.rfc4514);
-	if (res.verdict == CA_VERDICT_OK)
-		printf("verify: SUCCESS\n");
-	else
-		printf("verify: FAILED:%s\n", res.reason[0] ? res.reason :
-		    ca_verdict_names[res.verdict]);
-	if (have_facts && res.verdict == CA_VERDICT_OK && policy->nmapping > 0 && cfg->mapper)
-		ca_map_trace(cfg->mapper, &facts, policy->mapping, policy->nmapping, print_tried,
-		    NULL);
-	if (mapping.method == CA_MAP_NONE) {
+	if (unavailable) {
+		d.status = 503;
+		d.detail = NULL;
+		printf("mapping: unavailable (the directory cannot answer)\naccount: -\n");
+	} else if (mapping.method == CA_MAP_NONE) {
 		printf("mapping: none\naccount: -\n");
 	} else {
 		printf("mapping: %s:%s (%s)%s\n", ca_map_method_names[mapping.method],
@@ -236,6 +287,7 @@ gw_explain(int argc, char **argv)
 	}
 	rc = d.status == 0 ? 0 : 1;
 out:
+	gw_dir_answer_unref(answer);
 	if (have_facts)
 		ca_facts_free(&facts);
 	for (i = 0; i < nchain; i++)
@@ -245,6 +297,6 @@ out:
 	return rc;
 usage:
 	fprintf(stderr, "usage: certgate explain -c FILE [--host NAME] [--path PATH] "
-	    "[--time ISO8601] CERT.pem [CHAIN.pem ...]\n");
+	    "[--time ISO8601] [--no-directory] CERT.pem [CHAIN.pem ...]\n");
 	return 2;
 }

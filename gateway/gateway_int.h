@@ -108,6 +108,7 @@ struct gw_conf {
 	struct gw_proxy_conf proxy;
 	struct cg_vec trust;		/* struct ca_trust_conf */
 	struct ca_accounts_conf accounts;
+	struct cg_vec directories;	/* struct ca_directory_conf */
 	struct cg_vec policies;		/* struct pol_policy_conf */
 	struct cg_vec backends;		/* struct gw_backend_conf */
 	struct cg_vec sites;		/* struct gw_site_conf */
@@ -182,6 +183,8 @@ struct gw_config {
 	struct pol_policy *policies;	/* one per raw.policies */
 	size_t npolicies;
 	struct ca_mapper *mapper;	/* the `accounts` section */
+	struct ca_directory *directories;	/* one per raw.directories */
+	size_t ndirectories;
 	struct gw_backend_def *backends;
 	size_t nbackends;
 	struct gw_site *sites;
@@ -291,6 +294,43 @@ int gw_tls_handshake(struct gw_conn *c);
 const char *gw_tls_protocol(gnutls_session_t s);	/* "TLSv1.3" */
 const char *gw_tls_cipher(gnutls_session_t s);		/* mod_ssl style name */
 
+/* ---- directory.c: directory lookups off the event loop ---- */
+
+enum gw_dir_outcome { GW_DIR_FOUND, GW_DIR_NOT_FOUND, GW_DIR_REFUSED, GW_DIR_UNAVAILABLE,
+	GW_DIR__MAX };
+extern const char *const gw_dir_outcome_names[GW_DIR__MAX];
+
+/* What a directory said about a certificate. Shared by the cache and the
+ * connections that use it (reference counted, loop thread only). */
+struct gw_dir_answer {
+	int refs;
+	enum gw_dir_outcome outcome;
+	struct ca_mapping mapping;	/* FOUND: the account; REFUSED: a deny */
+	char *account, *name;		/* mapping.user, mapping.name ("corp:lookup") */
+	struct cg_strv groups;		/* groups_attribute's values (DNs) */
+	struct cg_strv trace;		/* filters sent, entries returned (explain) */
+	int weak_logged;		/* a weak match accepted under "compatibility" */
+};
+struct gw_dir_job;
+
+struct gw_dir_answer *gw_dir_answer_ref(struct gw_dir_answer *a);
+void gw_dir_answer_unref(struct gw_dir_answer *a);	/* NULL accepted */
+/* Starts (stops, joins) this worker's lookup threads, one pool per directory. */
+void gw_dir_worker_start(void);
+void gw_dir_worker_stop(void);
+/* The answer of directory `index` for f: the cached one (a reference for
+ * the caller), an UNAVAILABLE one when too many lookups wait, or NULL
+ * when a lookup has started for c: c->auth.dir_job is set, and its end
+ * (answer or timeout) sets c->auth.dir_answer and calls
+ * gw_request_mapped(c). */
+struct gw_dir_answer *gw_dir_lookup(struct gw_conn *c, size_t index, const struct ca_facts *f);
+/* The connection no longer waits for j (it is closing). */
+void gw_dir_cancel(struct gw_dir_job *j);
+/* explain: the same lookup on the calling thread (network 0: only the
+ * filters, answered UNAVAILABLE); error lines appended to notes. */
+struct gw_dir_answer *gw_dir_lookup_sync(const struct ca_directory *d, const struct ca_facts *f,
+    int network, struct cg_strv *notes);
+
 /* ---- auth.c: the client certificate of a connection ---- */
 
 struct gw_auth;
@@ -298,10 +338,17 @@ struct gw_auth;
 /* Verifies the peer's chain once (cached in c->auth); the verdict. */
 enum ca_verdict gw_auth_verify(struct gw_conn *c);
 void gw_auth_free(struct gw_auth *a);
-/* The account of the connection's certificate under policy p (mapped once
- * per connection and mapping order); NULL when p maps nothing or there is
- * no verified certificate. */
-const struct ca_mapping *gw_auth_map(struct gw_conn *c, const struct pol_policy *p);
+enum gw_map_state {
+	GW_MAP_DONE,		/* *out is the mapping (NULL: p maps nothing) */
+	GW_MAP_PENDING,		/* a directory is being asked: gw_request_mapped follows */
+	GW_MAP_UNAVAILABLE,	/* a directory cannot answer and nothing is cached: 503 */
+	GW_MAP__MAX
+};
+/* The account of the connection's certificate under policy p, mapped once
+ * per connection and policy, trying p's sources in order; *out is NULL
+ * when p maps nothing or there is no verified certificate. */
+enum gw_map_state gw_auth_map(struct gw_conn *c, const struct pol_policy *p,
+    const struct ca_mapping **out);
 /* REMOTE_USER, AUTH_TYPE, CERT_MAP_* (and LOGON_USER, AUTH_USER with the
  * iis set) of an allowing mapping; nothing for none or a deny. */
 void gw_auth_export_account(const struct ca_mapping *m, const struct pol_policy *p,
@@ -370,6 +417,7 @@ struct gw_request {
 	/* backend */
 	struct gw_upstream *up;
 	int authorizing;		/* the authorizer is being asked */
+	int mapping_wait;		/* a directory is being asked */
 	int authz_ok;			/* it answered 200 */
 	struct gw_header *authz_vars;	/* its Variable-NAME headers */
 	size_t nauthz_vars;
@@ -396,12 +444,15 @@ struct gw_auth {
 	gnutls_datum_t *chain;		/* DER copies, leaf first */
 	size_t nchain;
 	struct ca_trust *trust;		/* what it was verified with (a reference) */
-	/* The last mapping made, for the mapping order it was made with: a
+	/* The last mapping made, for the policy it was made with: a
 	 * connection's requests usually share one policy. */
 	int mapped;
-	enum ca_map_source map_order[CA_SRC__MAX];
-	size_t map_norder;
+	int map_unavailable;		/* a directory could not answer */
+	const struct pol_policy *map_policy;
+	size_t map_step;		/* the source of map_policy being tried */
 	struct ca_mapping mapping;
+	struct gw_dir_job *dir_job;	/* a lookup in progress */
+	struct gw_dir_answer *dir_answer;	/* the answer of map_step's directory */
 };
 
 /* Where the last header-value piece ended, to catch obsolete folding. */
@@ -473,6 +524,9 @@ int gw_http_process(struct gw_conn *c);
 /* Sends a complete error page (SPEC: text begins with the full code) and
  * marks the connection to close when `close` or the request is unfinished. */
 void gw_http_error(struct gw_conn *c, int status, const char *detail, int close);
+/* The same with the page's text given ("Directory unavailable"). */
+void gw_http_error_text(struct gw_conn *c, int status, const char *detail, const char *text,
+    int close);
 /* Sends a redirect or other header-only response. */
 const char *gw_http_reason(int status);
 /* Starts the response head: status line and certgate's own headers. */
@@ -485,6 +539,8 @@ void gw_http_head_begin(struct gw_conn *c, struct gw_request *r, int status,
 int gw_request_start(struct gw_conn *c, struct gw_request *r);
 /* A deferred certificate request has ended: decide and go on. */
 int gw_request_resume(struct gw_conn *c);
+/* A directory lookup the request waited for has ended: decide and go on. */
+void gw_request_mapped(struct gw_conn *c);
 /* Body bytes for the application. */
 void gw_request_body(struct gw_request *r, const uint8_t *p, size_t n);
 void gw_request_body_end(struct gw_request *r);

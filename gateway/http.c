@@ -296,7 +296,7 @@ gw_http_process(struct gw_conn *c)
 			break;		/* the body waits for the certificate exchange */
 		if (c->state == GW_CONN_ACTIVE && (r == NULL || r->body_done))
 			break;		/* pipelined: waits for the response */
-		if (c->state == GW_CONN_ACTIVE && (r->authorizing ||
+		if (c->state == GW_CONN_ACTIVE && (r->authorizing || r->mapping_wait ||
 		    (r->up != NULL && gw_fcgi_congested(r->up))))
 			break;		/* the body waits for the authorizer, or the application */
 		start = (const char *)cg_buf_head(&c->rbuf);
@@ -416,8 +416,14 @@ gw_http_head_begin(struct gw_conn *c, struct gw_request *r, int status, const ch
 void
 gw_http_error(struct gw_conn *c, int status, const char *detail, int close)
 {
+	gw_http_error_text(c, status, detail, NULL, close);
+}
+
+void
+gw_http_error_text(struct gw_conn *c, int status, const char *detail, const char *text,
+    int close)
+{
 	struct gw_request *r = c->req;
-	const char *text = pol_detail_text(status, detail);
 	char code[16], body[512];
 	int n;
 
@@ -435,6 +441,8 @@ gw_http_error(struct gw_conn *c, int status, const char *detail, int close)
 		snprintf(code, sizeof(code), "%d.%s", status, detail);
 	else
 		snprintf(code, sizeof(code), "%d", status);
+	if (text == NULL)
+		text = pol_detail_text(status, detail);
 	if (text == NULL)
 		text = gw_http_reason(status);
 	n = snprintf(body, sizeof(body),

@@ -195,6 +195,21 @@ gw_request_resume(struct gw_conn *c)
 	return decide(c, c->req);
 }
 
+void
+gw_request_mapped(struct gw_conn *c)
+{
+	struct gw_request *r = c->req;
+
+	if (r == NULL || !r->mapping_wait)
+		return;
+	r->mapping_wait = 0;
+	if (decide(c, r) < 0)
+		return;
+	/* The body, or pipelined requests, that waited are read from the
+	 * connection's own callback, as after the authorizer. */
+	gw_conn_resume_input(c);
+}
+
 /* The decisions of SPEC section 4 for a routed request, then the
  * authorizer or the responder. */
 static int
@@ -208,7 +223,20 @@ decide(struct gw_conn *c, struct gw_request *r)
 	    0;
 	rq.cert_presented = c->auth.presented;
 	rq.verdict = c->auth.result.verdict;
-	rq.mapping = gw_auth_map(c, r->loc->policy);
+	switch (gw_auth_map(c, r->loc->policy, &rq.mapping)) {
+	case GW_MAP_PENDING:
+		r->mapping_wait = 1;	/* gw_request_mapped goes on */
+		return 0;
+	case GW_MAP_UNAVAILABLE:
+		if (rq.cert_presented && rq.verdict == CA_VERDICT_OK) {
+			gw_http_error_text(c, 503, NULL, "Directory unavailable", 0);
+			return 0;
+		}
+		break;
+	case GW_MAP_DONE:
+	case GW_MAP__MAX:
+		break;
+	}
 	d = pol_decide(r->loc->policy, &rq);
 	if (d.status == 301)
 		return redirect(c, r);

@@ -188,6 +188,7 @@ gw_worker_run(struct gw_config *cfg)
 		raise(SIGQUIT);	/* the master died before prctl */
 	gw_sandbox_worker();
 	gw_auth_crl_timer_start();
+	gw_dir_worker_start();
 	accept_start_all();
 
 	ev_run(w.loop, 0);
@@ -195,6 +196,7 @@ gw_worker_run(struct gw_config *cfg)
 	/* Whatever is left after shutdown_timeout is cut here. */
 	while (w.conns != NULL)
 		gw_conn_close(w.conns, GW_CLOSE_SHUTDOWN);
+	gw_dir_worker_stop();
 	gw_fcgi_worker_free();
 	for (i = 0; i < cfg->nbackends; i++)
 		free(w.backends[i].addrs);

@@ -85,6 +85,7 @@ struct pol_policy_conf {
 	struct cg_strv mapping;
 	int require_account, require_strong_mapping;
 	struct cg_strv allow_users;
+	struct cg_strv allow_groups;
 	char *authorizer;		/* a backend with role "authorizer"; "" none */
 	int64_t hsts;
 	int secure_cookies;
@@ -95,6 +96,9 @@ enum pol_tls { POL_TLS_REQUIRED, POL_TLS_OPTIONAL, POL_TLS__MAX };
 /* Keys of one policy; the gateway embeds it as a map ("policies"). */
 extern const struct cg_conf_schema pol_policy_schema;
 
+/* Most entries in a policy's `mapping` list. */
+#define POL_MAPPING_MAX 8
+
 /* A policy ready for decisions. */
 struct pol_policy {
 	const char *name;
@@ -102,10 +106,13 @@ struct pol_policy {
 	int http_redirect;
 	unsigned min_cipher_bits;
 	enum pol_client_cert client_certificate;
-	enum ca_map_source mapping[CA_SRC__MAX];	/* in the order tried */
+	enum ca_map_source mapping[POL_MAPPING_MAX];	/* in the order tried */
+	const char *map_directory[POL_MAPPING_MAX];	/* CA_SRC_DIRECTORY: its name */
+	size_t map_dir_index[POL_MAPPING_MAX];	/* ... its index (the gateway's) */
 	size_t nmapping;
 	int require_account, require_strong_mapping;
 	const struct cg_strv *allow_users;	/* empty: any account */
+	const struct cg_strv *allow_groups;	/* empty: any; else a group's CN or DN */
 	const char *authorizer;		/* backend name, "" for none (the gateway's) */
 	int64_t hsts;
 	int secure_cookies;
@@ -135,7 +142,8 @@ struct pol_decision {
 	const char *detail;
 };
 
-/* The decisions of SPEC section 4, in order, up to the authorizer. */
+/* The decisions of SPEC section 4, in order, up to the authorizer. A
+ * directory that could not answer is the caller's 503, before this. */
 struct pol_decision pol_decide(const struct pol_policy *p, const struct pol_request *rq);
 /* The text of a status for error pages and logs: "Client certificate
  * required" for 403 "7"; NULL when the sub-status has no name. */

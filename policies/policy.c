@@ -4,7 +4,9 @@
  * decision out: no sockets, no TLS sessions.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "policies/policies.h"
 
@@ -26,6 +28,7 @@ static const struct cg_conf_key policy_keys[] = {
 	{ "require_strong_mapping", CG_CONF_BOOL, K(require_strong_mapping), "false", 0, 0, 0,
 	  NULL, NULL, NULL },
 	{ "allow_users", CG_CONF_STRINGS, K(allow_users), NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ "allow_groups", CG_CONF_STRINGS, K(allow_groups), NULL, 0, 0, 0, NULL, NULL, NULL },
 	{ "authorizer", CG_CONF_STRING, K(authorizer), NULL, 0, 0, 0, NULL, NULL, NULL },
 	{ "hsts", CG_CONF_INT, K(hsts), "0", 0, 0, INT64_C(1000000000), NULL, NULL, NULL },
 	{ "secure_cookies", CG_CONF_BOOL, K(secure_cookies), "false", 0, 0, 0, NULL, NULL, NULL },
@@ -44,6 +47,7 @@ const struct pol_policy pol_default_policy = {
 	.tls = POL_TLS_REQUIRED,
 	.client_certificate = POL_CERT_IGNORE,
 	.allow_users = &no_users,
+	.allow_groups = &no_users,
 	.authorizer = "",
 	.export = POL_EXPORT_SSL | POL_EXPORT_IIS,
 };
@@ -65,35 +69,47 @@ pol_policy_build(struct pol_policy *p, const struct pol_policy_conf *c, struct c
 	p->require_account = c->require_account;
 	p->require_strong_mapping = c->require_strong_mapping;
 	p->allow_users = &c->allow_users;
+	p->allow_groups = &c->allow_groups;
 	p->authorizer = c->authorizer;
 	p->hsts = c->hsts;
 	p->secure_cookies = c->secure_cookies;
 	p->nmapping = 0;
 	for (i = 0; i < c->mapping.n; i++) {
+		const char *m = c->mapping.v[i], *dir = NULL;
 		enum ca_map_source src;
 
-		if (strcmp(c->mapping.v[i], "one_to_one") == 0)
+		if (strcmp(m, "one_to_one") == 0)
 			src = CA_SRC_ONE_TO_ONE;
-		else if (strcmp(c->mapping.v[i], "many_to_one") == 0)
+		else if (strcmp(m, "many_to_one") == 0)
 			src = CA_SRC_MANY_TO_ONE;
-		else {
+		else if (strncmp(m, "directory:", 10) == 0 && m[10] != '\0') {
+			src = CA_SRC_DIRECTORY;
+			dir = m + 10;	/* the gateway resolves the name */
+		} else {
 			cg_error_add(errs, cg_conf_setting(&c->src, "mapping"),
-			    "policy \"%s\": mapping \"%s\" is not \"one_to_one\" or "
-			    "\"many_to_one\"", c->name, c->mapping.v[i]);
+			    "policy \"%s\": mapping \"%s\" is not \"one_to_one\", "
+			    "\"many_to_one\" or \"directory:NAME\"", c->name, m);
 			continue;
 		}
 		for (j = 0; j < p->nmapping; j++)
-			if (p->mapping[j] == src)
+			if (p->mapping[j] == src && (dir == NULL ||
+			    strcmp(p->map_directory[j], dir) == 0))
 				break;
 		if (j < p->nmapping) {
 			cg_error_add(errs, cg_conf_setting(&c->src, "mapping"),
-			    "policy \"%s\": mapping \"%s\" is listed twice", c->name,
-			    c->mapping.v[i]);
+			    "policy \"%s\": mapping \"%s\" is listed twice", c->name, m);
 			continue;
 		}
+		if (p->nmapping == POL_MAPPING_MAX) {
+			cg_error_add(errs, cg_conf_setting(&c->src, "mapping"),
+			    "policy \"%s\": more than %d mappings", c->name, POL_MAPPING_MAX);
+			break;
+		}
+		p->map_directory[p->nmapping] = dir;
 		p->mapping[p->nmapping++] = src;
 	}
-	if ((p->require_account || p->require_strong_mapping || c->allow_users.n) &&
+	if ((p->require_account || p->require_strong_mapping || c->allow_users.n ||
+	    c->allow_groups.n) &&
 	    p->client_certificate == POL_CERT_IGNORE)
 		cg_error_add(errs, cg_conf_setting(&c->src, "client_certificate"),
 		    "policy \"%s\": accounts come from client certificates, which "
@@ -126,6 +142,25 @@ refuse(int status, const char *detail)
 	return d;
 }
 
+/* Whether one of the account's directory groups is named in allow_groups,
+ * by its CN or its whole DN, letter case aside. */
+static int
+in_allowed_group(const struct cg_strv *allowed, const struct cg_strv *groups)
+{
+	size_t i, j;
+	int found = 0;
+
+	for (j = 0; groups != NULL && j < groups->n && !found; j++) {
+		char *cn = ca_dn_group_name(groups->v[j]);
+
+		for (i = 0; i < allowed->n && !found; i++)
+			found = strcasecmp(allowed->v[i], cn) == 0 ||
+			    strcasecmp(allowed->v[i], groups->v[j]) == 0;
+		free(cn);
+	}
+	return found;
+}
+
 /* After verification: the account the mapping found, against the policy. */
 static struct pol_decision
 decide_account(const struct pol_policy *p, const struct ca_mapping *m)
@@ -134,10 +169,13 @@ decide_account(const struct pol_policy *p, const struct ca_mapping *m)
 	size_t i;
 
 	if (m == NULL || m->method == CA_MAP_NONE)
-		return p->require_account || p->allow_users->n ? refuse(403, "12") : ok;
+		return p->require_account || p->allow_users->n || p->allow_groups->n ?
+		    refuse(403, "12") : ok;
 	if (m->deny)
 		return refuse(403, "12");
 	if (!m->strong && p->require_strong_mapping)
+		return refuse(403, "12");
+	if (p->allow_groups->n > 0 && !in_allowed_group(p->allow_groups, m->groups))
 		return refuse(403, "12");
 	if (p->allow_users->n == 0)
 		return ok;

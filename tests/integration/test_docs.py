@@ -208,12 +208,26 @@ accounts = {{
                 {{ field = "issuer"; subfield = "CN"; match = "Corp Issuing CA*"; }} ); }}
   );
 }};
+directories = {{
+  corp = {{
+    uri = [ "ldap://127.0.0.1:1389" ];
+    start_tls = true;
+    ca = [ "{pki}/root.pem" ];
+    base = "dc=corp,dc=example";
+    scope = "sub";
+    groups_attribute = "memberOf";
+    lookups = [ "altSecurityIdentities", "userPrincipalName" ];
+    strong_binding = "compatibility";
+    cache_ttl = 60; negative_ttl = 10; timeout = 2;
+  }};
+}};
 policies = {{
   open = {{ tls = "optional"; }};
   staff = {{
     client_certificate = "require";
-    mapping = [ "one_to_one", "many_to_one" ];
+    mapping = [ "one_to_one", "many_to_one", "directory:corp" ];
     require_account = true;
+    allow_groups = [ "Staff" ];
     export = [ "ssl", "iis", "certificate", "chain" ];
   }};
   admin = {{
@@ -293,6 +307,7 @@ SECTION_CONTEXT = {
     ("PROXY PROTOCOL", 0): "proxy_protocol",
     ("TRUST", 0): "trust",
     ("ACCOUNTS", 0): "accounts",
+    ("DIRECTORIES", 0): "directories",
     ("One-to-one entries", 0): "accounts.one_to_one",
     ("Many-to-one mappings", 0): "accounts.many_to_one",
     ("Many-to-one mappings", 1): "accounts.many_to_one.rules",

@@ -21,6 +21,7 @@ policy(enum pol_client_cert cc)
 
 	p.client_certificate = cc;
 	p.allow_users = &no_users;
+	p.allow_groups = &no_users;
 	return p;
 }
 
@@ -131,6 +132,42 @@ test_detail_texts(void **state)
 	assert_null(pol_detail_text(404, NULL));
 }
 
+/* allow_groups: a directory group's CN or whole DN, letter case aside;
+ * an account without groups (a file mapping) never passes. */
+static void
+test_allow_groups(void **state)
+{
+	static char *allowed_v[] = { "staff", "CN=Admins,OU=Groups,DC=corp" };
+	static char *groups_v[] = { "cn=Readers,ou=groups,dc=corp", "CN=Staff,OU=Groups,DC=corp" };
+	static char *admins_v[] = { "cn=admins,ou=groups,dc=corp" };
+	static char *users_v[] = { "isr" };
+	struct cg_strv allowed = { allowed_v, 2 }, groups = { groups_v, 2 };
+	struct cg_strv admins = { admins_v, 1 }, none = { NULL, 0 }, users = { users_v, 1 };
+	struct pol_policy p = policy(POL_CERT_REQUIRE);
+	struct pol_request rq = { .tls = 1, .cert_presented = 1, .verdict = CA_VERDICT_OK };
+	struct ca_mapping m = { .method = CA_MAP_DIRECTORY, .strong = 1, .user = "isr",
+	    .name = "corp:altSecurityIdentities", .groups = &groups };
+
+	rq.mapping = &m;
+	p.allow_groups = &allowed;
+	expect(pol_decide(&p, &rq), 0, NULL);		/* CN "Staff" */
+	m.groups = &admins;
+	expect(pol_decide(&p, &rq), 0, NULL);		/* the DN, another case */
+	m.groups = &none;
+	expect(pol_decide(&p, &rq), 403, "12");
+	m.groups = NULL;				/* a file mapping */
+	expect(pol_decide(&p, &rq), 403, "12");
+	rq.mapping = NULL;
+	expect(pol_decide(&p, &rq), 403, "12");		/* no account */
+	/* With allow_users too, both must pass. */
+	rq.mapping = &m;
+	m.groups = &groups;
+	p.allow_users = &users;
+	expect(pol_decide(&p, &rq), 0, NULL);
+	m.user = "other";
+	expect(pol_decide(&p, &rq), 403, "12");
+}
+
 int
 main(void)
 {
@@ -140,6 +177,7 @@ main(void)
 		cmocka_unit_test(test_certificate_verdicts),
 		cmocka_unit_test(test_mapping_order),
 		cmocka_unit_test(test_detail_texts),
+		cmocka_unit_test(test_allow_groups),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
