@@ -84,7 +84,8 @@ test_valid(void **state)
 	assert_int_equal(cfg->workers, 1);
 	assert_int_equal(cfg->raw.limits.max_body_size, 10485760);	/* default */
 	assert_int_equal(cfg->raw.shutdown_timeout, 30);
-	assert_string_equal(cfg->raw.tls.priorities, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+	assert_string_equal(cfg->raw.tls.priorities,
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-AES-256-CBC:-AES-128-CBC:%SERVER_PRECEDENCE");
 	assert_int_equal(cfg->nlisteners, 1);
 	assert_int_equal(cfg->listeners[0].port, 8080);
 	assert_int_equal(cfg->nsites, 1);
