@@ -233,19 +233,6 @@ ca_ldap_escape(const char *v, size_t len)
 }
 
 static void
-hex_upper(char *out, const uint8_t *p, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[p[i] >> 4];
-		out[2 * i + 1] = hex[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static void
 add_value(struct ca_dir_query *q, const char *format, int strong, char *value)
 {
 	q->v = cg_realloc(q->v, (q->n + 1) * sizeof(*q->v));
@@ -280,13 +267,13 @@ altsecid_values(const struct ca_facts *f, struct ca_dir_query *q)
 
 	for (i = 0; i < f->serial_len; i++)
 		rev[i] = f->serial[f->serial_len - 1 - i];
-	hex_upper(hex, rev, f->serial_len);
+	cg_hex_upper(hex, rev, f->serial_len);
 	add_value(q, "X509:<I><SR>", 1, cg_printf("X509:<I>%s<SR>%s", f->issuer.ad, hex));
 	if (f->ski_len > 0) {
-		hex_upper(hex, f->ski, f->ski_len);
+		cg_hex_upper(hex, f->ski, f->ski_len);
 		add_value(q, "X509:<SKI>", 1, cg_printf("X509:<SKI>%s", hex));
 	}
-	hex_upper(hex, f->sha1, sizeof(f->sha1));
+	cg_hex_upper(hex, f->sha1, sizeof(f->sha1));
 	add_value(q, "X509:<SHA1-PUKEY>", 1, cg_printf("X509:<SHA1-PUKEY>%s", hex));
 	if (f->subject.ad[0] != '\0') {
 		add_value(q, "X509:<I><S>", 0, cg_printf("X509:<I>%s<S>%s", f->issuer.ad,

@@ -55,14 +55,19 @@ put_hex(ca_var_fn fn, void *ctx, const char *name, const uint8_t *p,
     size_t len)
 {
 	char hex[2 * 64 + 1];
-	size_t i;
 
 	if (len > 64)
 		len = 64;
-	for (i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02X", p[i]);
-	hex[2 * len] = '\0';
+	cg_hex_upper(hex, p, len);
 	put(fn, ctx, name, hex);
+}
+
+static void
+two_digits(char **o, int v, char sep)
+{
+	*(*o)++ = (char)('0' + v / 10 % 10);
+	*(*o)++ = (char)('0' + v % 10);
+	*(*o)++ = sep;
 }
 
 /* OpenSSL's ASN1_TIME_print: "Jan  1 00:00:00 2026 GMT". */
@@ -71,17 +76,51 @@ put_time(ca_var_fn fn, void *ctx, const char *name, time_t t)
 {
 	static const char mon[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
 	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	char out[80];
+	char out[40], *o = out;
 	struct tm tm;
 
-	if (gmtime_r(&t, &tm) == NULL || tm.tm_mon < 0 || tm.tm_mon > 11) {
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_mon < 0 || tm.tm_mon > 11 ||
+	    tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 99999) {
 		put(fn, ctx, name, "");
 		return;
 	}
-	snprintf(out, sizeof(out), "%s %2d %02d:%02d:%02d %d GMT",
-	    mon[tm.tm_mon], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    tm.tm_year + 1900);
+	/* By hand: this runs for every request that exports the variables. */
+	memcpy(o, mon[tm.tm_mon], 3);
+	o += 3;
+	*o++ = ' ';
+	*o++ = tm.tm_mday < 10 ? ' ' : (char)('0' + tm.tm_mday / 10);
+	*o++ = (char)('0' + tm.tm_mday % 10);
+	*o++ = ' ';
+	two_digits(&o, tm.tm_hour, ':');
+	two_digits(&o, tm.tm_min, ':');
+	two_digits(&o, tm.tm_sec, ' ');
+	o += cg_fmt_u64(o, (uint64_t)(tm.tm_year + 1900));
+	memcpy(o, " GMT", 5);
 	put(fn, ctx, name, out);
+}
+
+/* PREFIX, then _SUFFIX when there is one, then _N when n >= 0; 0 when it
+ * does not fit. Not snprintf: this names every variable of every request,
+ * and snprintf costs ten times as much. */
+static int
+var_name(char *out, size_t size, const char *prefix, const char *suffix, long long n)
+{
+	size_t pl = strlen(prefix), sl = suffix ? strlen(suffix) : 0, o = pl;
+
+	if (pl + 1 + sl + 1 + 21 > size)
+		return 0;
+	memcpy(out, prefix, pl);
+	if (suffix != NULL) {
+		out[o++] = '_';
+		memcpy(out + o, suffix, sl);
+		o += sl;
+	}
+	if (n >= 0) {
+		out[o++] = '_';
+		o += cg_fmt_u64(out + o, (uint64_t)n);
+	}
+	out[o] = '\0';
+	return 1;
 }
 
 /*
@@ -104,12 +143,11 @@ put_dn(ca_var_fn fn, void *ctx, const char *prefix, const struct ca_dn *dn)
 				break;
 		if (k == CG_NELEM(dn_parts))
 			continue;
-		if (count[k]++ == 0)
-			snprintf(name, sizeof(name), "%s_%s", prefix,
-			    dn_parts[k].suffix);
-		else
-			snprintf(name, sizeof(name), "%s_%s_%u", prefix,
-			    dn_parts[k].suffix, count[k] - 1);
+		/* The first of a type unnumbered, then _1, _2 ... */
+		if (!var_name(name, sizeof(name), prefix, dn_parts[k].suffix,
+		    count[k] == 0 ? -1 : (long long)count[k]))
+			continue;
+		count[k]++;
 		put(fn, ctx, name, dn->attrs[i].value);
 	}
 }
@@ -121,10 +159,9 @@ put_list(ca_var_fn fn, void *ctx, const char *prefix,
 	char name[64];
 	size_t i;
 
-	for (i = 0; i < sv->n; i++) {
-		snprintf(name, sizeof(name), "%s_%zu", prefix, i);
-		put(fn, ctx, name, sv->v[i]);
-	}
+	for (i = 0; i < sv->n; i++)
+		if (var_name(name, sizeof(name), prefix, NULL, (long long)i))
+			put(fn, ctx, name, sv->v[i]);
 }
 
 void
@@ -137,7 +174,7 @@ ca_export_ssl(const struct ca_facts *f, time_t now, ca_var_fn fn, void *ctx)
 		return;
 	put_dn(fn, ctx, "SSL_CLIENT_S_DN", &f->subject);
 	put_dn(fn, ctx, "SSL_CLIENT_I_DN", &f->issuer);
-	snprintf(num, sizeof(num), "%d", f->version);
+	cg_fmt_u64(num, (uint64_t)(f->version > 0 ? f->version : 0));
 	put(fn, ctx, "SSL_CLIENT_M_VERSION", num);
 	put(fn, ctx, "SSL_CLIENT_M_SERIAL", f->serial_hex);
 	put_time(fn, ctx, "SSL_CLIENT_V_START", f->not_before);
@@ -145,7 +182,7 @@ ca_export_ssl(const struct ca_facts *f, time_t now, ca_var_fn fn, void *ctx)
 	/* mod_ssl: whole days left (ASN1_TIME_diff), 0 once expired. */
 	if (f->not_after > now)
 		days = ((long long)f->not_after - (long long)now) / 86400;
-	snprintf(num, sizeof(num), "%lld", days);
+	cg_fmt_u64(num, (uint64_t)days);
 	put(fn, ctx, "SSL_CLIENT_V_REMAIN", num);
 	put(fn, ctx, "SSL_CLIENT_A_SIG", f->sig_alg);
 	put(fn, ctx, "SSL_CLIENT_A_KEY", f->key_alg);

@@ -31,6 +31,11 @@ char *cg_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2))) CG_N
 int cg_strcaseeq(const char *a, size_t alen, const char *b, size_t blen);
 /* The value of a hex digit, or -1. */
 int cg_hexval(unsigned char c);
+/* Writes the n bytes at p as 2n upper-case hex digits and a NUL. */
+void cg_hex_upper(char *out, const uint8_t *p, size_t n);
+/* Writes v in decimal and a NUL into out (21 bytes suffice); its length.
+ * Per-request variables are formatted with these, not snprintf. */
+size_t cg_fmt_u64(char *out, uint64_t v);
 /* Parses a whole decimal number into *out; 0 or -1. */
 int cg_parse_u64(const char *s, size_t len, uint64_t *out);
 /* A whole regular file of at most max bytes, in one allocation of *len + 1

@@ -175,7 +175,7 @@ var_num(ca_var_fn fn, void *ctx, const char *name, unsigned long v)
 {
 	char num[24];
 
-	snprintf(num, sizeof(num), "%lu", v);
+	cg_fmt_u64(num, v);
 	var(fn, ctx, name, num);
 }
 
@@ -258,14 +258,9 @@ gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void
 		var_num(fn, ctx, "SSL_CIPHER_ALGKEYSIZE", keybits);
 		{
 			gnutls_datum_t id = { NULL, 0 };
-			static const char hex[] = "0123456789ABCDEF";
 
 			if (gnutls_session_get_id2(c->tls, &id) == 0 && id.size <= 64) {
-				for (i = 0; i < id.size; i++) {
-					buf[2 * i] = hex[id.data[i] >> 4];
-					buf[2 * i + 1] = hex[id.data[i] & 15];
-				}
-				buf[2 * id.size] = '\0';
+				cg_hex_upper(buf, id.data, id.size);
 				var(fn, ctx, "SSL_SESSION_ID", buf);
 			}
 		}
