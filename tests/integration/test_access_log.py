@@ -1,5 +1,6 @@
 """The access log: one combined+ line per request (SPEC section 8)."""
 
+import json
 import os
 import re
 import signal
@@ -85,3 +86,39 @@ def test_sigusr1_reopens_logs(gw):
     wait_for(rotated, 5, interval=0.2, what="a new access log after SIGUSR1")
     with open(gw.access_log_path + ".1") as f:
         assert "/app/before-rotate" in f.read()
+
+
+def test_access_log_json(make_gateway, app):
+    """access_log_format "json": one JSON object per line, with the status
+    detail, the client's certificate subject and its mapping."""
+    from test_client_cert import configure_client_cert
+
+    def configure(gw):
+        configure_client_cert(gw)
+        gw.config["access_log_format"] = "json"
+        gw.config["accounts"] = {"one_to_one": [
+            {"user": "alice", "certificate": gw.pki.path("alice.pem")}]}
+        gw.config["policies"]["req"]["mapping"] = ["one_to_one"]
+    gw = make_gateway(app.address, configure)
+    assert get(gw, "/req/json-a?x=%22", cert="alice",
+               headers=[("User-Agent", 'ua"1')]).status == 200
+    assert get(gw, "/req/json-none").status == 403
+    entries = {}
+
+    def both():
+        for line in gw.access_log().split("\n"):
+            if line:
+                e = json.loads(line)
+                entries[e["target"]] = e
+        return "/req/json-a?x=%22" in entries and "/req/json-none" in entries
+    wait_for(both, 5, what="two JSON access log lines")
+    a, n = entries["/req/json-a?x=%22"], entries["/req/json-none"]
+    assert a["remote_addr"] == "127.0.0.1" and a["method"] == "GET"
+    assert a["protocol"] == "HTTP/1.1" and a["status"] == "200" and a["bytes"] > 0
+    assert a["user_agent"] == 'ua"1' and a["referer"] == "-"
+    assert a["tls"] == "TLSv1.3" and a["cipher"] != "-"
+    assert "CN=Alice" in a["cert"] and a["user"] == "alice"
+    assert a["map"] == "one-to-one:alice", a["map"]
+    assert isinstance(a["rt"], int) and a["rt"] >= 0
+    assert re.fullmatch(r"\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000", a["time"])
+    assert n["status"] == "403.7" and n["cert"] == "-" and n["user"] == "-"
