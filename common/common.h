@@ -73,6 +73,8 @@ static inline uint8_t *cg_buf_head(const struct cg_buf *b) { return b->data + b-
 /* Makes room for n more bytes at the end and returns where they go. */
 uint8_t *cg_buf_reserve(struct cg_buf *b, size_t n);
 void cg_buf_append(struct cg_buf *b, const void *p, size_t n);
+/* Appends a string literal (its length counted by the compiler). */
+#define cg_buf_append_lit(b, lit) cg_buf_append((b), "" lit, sizeof(lit) - 1)
 void cg_buf_printf(struct cg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cg_buf_consume(struct cg_buf *b, size_t n);
 void cg_buf_clear(struct cg_buf *b);

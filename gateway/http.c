@@ -400,15 +400,21 @@ void
 gw_http_head_begin(struct gw_conn *c, struct gw_request *r, int status, const char *reason,
     size_t reason_len)
 {
-	char date[40];
+	char date[40], num[24];
 
 	http_date(date);
 	if (reason == NULL) {
 		reason = gw_http_reason(status);
 		reason_len = strlen(reason);
 	}
-	cg_buf_printf(&c->wbuf, "HTTP/1.1 %d %.*s\r\nServer: certgate\r\nDate: %s\r\n",
-	    status, (int)reason_len, reason, date);
+	/* Appended piece by piece: this is every response's first line. */
+	cg_buf_append_lit(&c->wbuf, "HTTP/1.1 ");
+	cg_buf_append(&c->wbuf, num, cg_fmt_u64(num, (uint64_t)(status > 0 ? status : 0)));
+	cg_buf_append_lit(&c->wbuf, " ");
+	cg_buf_append(&c->wbuf, reason, reason_len);
+	cg_buf_append_lit(&c->wbuf, "\r\nServer: certgate\r\nDate: ");
+	cg_buf_append(&c->wbuf, date, strlen(date));
+	cg_buf_append_lit(&c->wbuf, "\r\n");
 	r->status = status;
 	r->head_sent = 1;
 }

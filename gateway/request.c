@@ -533,8 +533,9 @@ response_head(struct gw_request *r, const struct gw_cgi_response *cr)
 		    cg_strcaseeq(h->name.p, h->name.len, "Date", 4) ||
 		    (hsts && cg_strcaseeq(h->name.p, h->name.len, "Strict-Transport-Security", 25)))
 			continue;
-		cg_buf_printf(&c->wbuf, "%.*s: %.*s", (int)h->name.len, h->name.p,
-		    (int)h->value.len, h->value.p);
+		cg_buf_append(&c->wbuf, h->name.p, h->name.len);
+		cg_buf_append_lit(&c->wbuf, ": ");
+		cg_buf_append(&c->wbuf, h->value.p, h->value.len);
 		if (secure && cg_strcaseeq(h->name.p, h->name.len, "Set-Cookie", 10) &&
 		    !cookie_is_secure(h->value.p, h->value.len))
 			cg_buf_append(&c->wbuf, "; Secure", 8);
@@ -547,7 +548,11 @@ response_head(struct gw_request *r, const struct gw_cgi_response *cr)
 	    cr->status < 200;
 	if (cr->content_length >= 0) {
 		r->resp_length = cr->content_length;
-		cg_buf_printf(&c->wbuf, "Content-Length: %lld\r\n", (long long)cr->content_length);
+		char num[24];
+
+		cg_buf_append_lit(&c->wbuf, "Content-Length: ");
+		cg_buf_append(&c->wbuf, num, cg_fmt_u64(num, (uint64_t)cr->content_length));
+		cg_buf_append_lit(&c->wbuf, "\r\n");
 	} else if (r->resp_nobody) {
 		if (!r->is_head && cr->status != 304)
 			r->resp_length = 0;
