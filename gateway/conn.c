@@ -398,10 +398,16 @@ conn_read(struct gw_conn *c)
 			c->read_eof = 1;
 			break;
 		}
-		if (c->state == GW_CONN_LINGER)
-			continue;	/* discarded */
-		c->rbuf.len += (size_t)rc;
-		got = 1;
+		if (c->state != GW_CONN_LINGER) {	/* else discarded */
+			c->rbuf.len += (size_t)rc;
+			got = 1;
+		}
+		/* A short read emptied the socket (GnuTLS reads exactly a record,
+		 * and says what it decrypted ahead): asking again would only
+		 * return EAGAIN. The loop's epoll is level-triggered, so whatever
+		 * comes next raises an event. */
+		if (rc < READ_CHUNK && (c->tls == NULL || gnutls_record_check_pending(c->tls) == 0))
+			break;
 	}
 	trim_if_idle(c);	/* reading found nothing: the read buffer goes too */
 	if (c->read_eof) {
@@ -684,8 +690,10 @@ gw_conn_request_done(struct gw_conn *c)
 	c->input_paused = 0;
 	trim_if_idle(c);
 	arm(c, 0);
-	/* Pipelined input is parsed from the callback, not from here. */
-	ev_feed_event(gw_worker->loop, &c->io, EV_READ | EV_WRITE);
+	/* Pipelined input is parsed from the callback, not from here; with
+	 * nothing buffered, the socket's next event starts the next request. */
+	ev_feed_event(gw_worker->loop, &c->io, cg_buf_avail(&c->rbuf) > 0 ||
+	    (c->tls && gnutls_record_check_pending(c->tls) > 0) ? EV_READ | EV_WRITE : EV_WRITE);
 }
 
 void

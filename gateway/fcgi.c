@@ -227,7 +227,12 @@ up_attach(struct gw_upstream *u)
 		cg_buf_free(&idle->wbuf);
 		free(idle);
 		up_timer(u, be->def->conf->timeout);
-		up_events(u);
+		/* A kept connection is writable: the request goes out from the
+		 * callback now, and the socket keeps the idle watcher's mask (no
+		 * epoll_ctl) unless the send would block. */
+		ev_io_set(&u->io, u->fd, EV_READ);
+		ev_io_start(gw_worker->loop, &u->io);
+		ev_feed_event(gw_worker->loop, &u->io, EV_WRITE);
 		return 0;
 	}
 	return up_connect(u);
@@ -412,9 +417,13 @@ up_write(struct gw_upstream *u)
 		progress = 1;
 	}
 	if (progress) {
+		struct gw_conn *c = u->req->conn;
+
 		up_timer(u, u->be->def->conf->timeout);
-		if (!gw_fcgi_congested(u))
-			gw_conn_resume_input(u->req->conn);
+		/* The client's body may flow again; once it is all read, there is
+		 * nothing to resume (a pipelined request raises its own event). */
+		if (!gw_fcgi_congested(u) && (!u->req->body_done || cg_buf_avail(&c->rbuf) > 0))
+			gw_conn_resume_input(c);
 	}
 	return 0;
 }
@@ -494,6 +503,8 @@ up_read(struct gw_upstream *u)
 			up_timer(u, 0);
 			up_events(u);
 		}
+		if ((size_t)n < sizeof(buf))
+			break;	/* the socket is empty: its next event says when not */
 	}
 	return 0;
 }

@@ -480,8 +480,9 @@ struct gw_conn {
 	struct cg_arena arena;
 	char peer_addr[64];		/* the client: from the PROXY header if any */
 	int peer_port;
-	struct sockaddr_storage local;	/* the PROXY header's destination */
-	int has_local;			/* ... when it carried one */
+	struct sockaddr_storage local;	/* where the client connected: the PROXY
+					   header's destination, or the socket's */
+	int has_local;			/* local is known (request.c asks once) */
 	int keepalive;			/* may serve another request */
 	int closing;			/* close once wbuf is flushed */
 	int head_started;

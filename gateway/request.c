@@ -392,13 +392,14 @@ gw_request_params(struct gw_request *r, struct cg_buf *out, uint16_t id)
 		params("SERVER_NAME", r->site->conf->hosts.n && strcmp(r->site->conf->hosts.v[0], "*") ?
 		    r->site->conf->hosts.v[0] : c->lst->host);
 	/* Behind a balancer, the address the client connected to is the PROXY
-	 * header's, not this socket's. */
+	 * header's, not this socket's; this socket's is asked for once. */
+	if (!c->has_local && getsockname(c->fd, (struct sockaddr *)&ss, &sslen) == 0 &&
+	    ss.ss_family != AF_UNIX) {
+		c->local = ss;
+		c->has_local = 1;
+	}
 	if (c->has_local) {
 		gw_sockaddr_name(&c->local, addr, sizeof(addr), &port);
-		params("SERVER_ADDR", addr);
-	} else if (getsockname(c->fd, (struct sockaddr *)&ss, &sslen) == 0 &&
-	    ss.ss_family != AF_UNIX) {
-		gw_sockaddr_name(&ss, addr, sizeof(addr), &port);
 		params("SERVER_ADDR", addr);
 	} else {
 		params("SERVER_ADDR", c->lst->host);
