@@ -11,25 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "certauth/certauth.h"
-
-/*
- * The interface between trust.c and this file. It belongs in a private
- * certauth header; until there is one, trust.c declares the same lines,
- * which must be kept identical.
- */
-struct ca_crl_file;
-int ca_file_read(const char *path, gnutls_datum_t *out, struct stat *st, char *err,
-    size_t errlen);
-struct ca_crl_file *ca_crl_file_load(const char *path, const gnutls_x509_crt_t *cas,
-    size_t ncas, char *err, size_t errlen);
-struct ca_crl_file *ca_crl_file_ref(struct ca_crl_file *f);
-void ca_crl_file_unref(struct ca_crl_file *f);
-const char *ca_crl_file_path(const struct ca_crl_file *f);
-int ca_crl_file_changed(const struct ca_crl_file *f);
-enum ca_verdict ca_crl_check(struct ca_crl_file *const *files, size_t nfiles,
-    gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, ssize_t issuer_idx, time_t now,
-    int crl_missing, int crl_expired, char *reason, size_t rlen);
+#include "certauth/certauth_int.h"
 
 /* Why a CRL cannot be used for an issuer, in the order the checks run: a
  * higher value got further, and its reason is the one reported. */
@@ -592,4 +574,21 @@ ca_crl_check(struct ca_crl_file *const *files, size_t nfiles, gnutls_x509_crt_t 
 ok:
 	reason[0] = '\0';
 	return CA_VERDICT_OK;
+}
+
+void
+ca_crl_files_window(struct ca_crl_file *const *files, size_t nfiles, time_t *from,
+    time_t *until)
+{
+	size_t i, j;
+
+	for (i = 0; i < nfiles; i++)
+		for (j = 0; j < files[i]->n; j++) {
+			const struct crl *c = &files[i]->crls[j];
+
+			if (c->this_update > *from)
+				*from = c->this_update;
+			if (c->next_update != (time_t)-1 && c->next_update < *until)
+				*until = c->next_update;
+		}
 }

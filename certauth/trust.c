@@ -6,25 +6,14 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "certauth/certauth.h"
+#include <gnutls/crypto.h>
 
-/* The interface with crl.c, declared there the same way (see crl.c). */
-struct ca_crl_file;
-int ca_file_read(const char *path, gnutls_datum_t *out, struct stat *st, char *err,
-    size_t errlen);
-struct ca_crl_file *ca_crl_file_load(const char *path, const gnutls_x509_crt_t *cas,
-    size_t ncas, char *err, size_t errlen);
-struct ca_crl_file *ca_crl_file_ref(struct ca_crl_file *f);
-void ca_crl_file_unref(struct ca_crl_file *f);
-const char *ca_crl_file_path(const struct ca_crl_file *f);
-int ca_crl_file_changed(const struct ca_crl_file *f);
-enum ca_verdict ca_crl_check(struct ca_crl_file *const *files, size_t nfiles,
-    gnutls_x509_crt_t cert, gnutls_x509_crt_t issuer, ssize_t issuer_idx, time_t now,
-    int crl_missing, int crl_expired, char *reason, size_t rlen);
+#include "certauth/certauth_int.h"
 
 #define K(f) offsetof(struct ca_trust_conf, f)
 
@@ -78,6 +67,26 @@ struct ca_cas {
 	gnutls_x509_trust_list_t advertised;
 };
 
+/*
+ * Chains this trust found good, each with the times it stays good: a
+ * resumed TLS session brings back the chain of its full handshake, and
+ * verifying it again is most of a resumption's cost (two ECDSA
+ * verifications). A hit still checks the time against the chain's and the
+ * CRLs' windows; new CRLs make a new trust, whose cache starts empty, so a
+ * revocation is seen at once. Direct-mapped, bounded, per process.
+ */
+#define VCACHE_SLOTS 1024
+
+struct vslot {
+	uint8_t key[32];		/* SHA-256 over the chain as sent */
+	time_t from, until;		/* good while from <= now < until */
+	int used, issuer_untrusted;
+};
+
+struct vcache {
+	struct vslot *slots;		/* allocated at the first good chain */
+};
+
 struct ca_trust {
 	atomic_int refs;
 	struct ca_cas *cas;
@@ -86,6 +95,7 @@ struct ca_trust {
 	size_t ncrls;
 	int crl_check, crl_missing, crl_expired, key_purpose;
 	size_t depth;
+	struct vcache *vcache;		/* mutable behind a const trust */
 };
 
 /* ---- loading ---- */
@@ -304,6 +314,9 @@ trust_free(struct ca_trust *t)
 	free(t->crls);
 	cas_unref(t->cas);
 	free(t->name);
+	if (t->vcache != NULL)
+		free(t->vcache->slots);
+	free(t->vcache);
 	free(t);
 }
 
@@ -312,6 +325,8 @@ ca_trust_new(const struct ca_trust_conf *c, struct cg_errors *errs)
 {
 	const char *name = c->name ? c->name : "";
 	struct ca_trust *t = cg_calloc(1, sizeof(*t));
+
+	t->vcache = cg_calloc(1, sizeof(*t->vcache));
 	size_t before = errs->n, i;
 	char err[256];
 
@@ -382,6 +397,7 @@ ca_trust_reload_crls(struct ca_trust *t)
 	int rc;
 
 	n = cg_calloc(1, sizeof(*n));
+	n->vcache = cg_calloc(1, sizeof(*n->vcache));
 	atomic_init(&n->refs, 1);
 	n->name = cg_strdup(t->name);
 	n->crl_check = t->crl_check;
@@ -570,9 +586,104 @@ build_path(const struct ca_cas *cas, gnutls_x509_crt_t *peer, size_t npeer,
 	}
 }
 
+static enum ca_verdict verify_chain(const struct ca_trust *t, const gnutls_datum_t *chain,
+    size_t n, time_t now, struct ca_result *out, const uint8_t *key);
+
+static int
+chain_key(const gnutls_datum_t *chain, size_t n, uint8_t key[32])
+{
+	gnutls_hash_hd_t h;
+	uint8_t len[4];
+	size_t i;
+
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		len[0] = (uint8_t)(chain[i].size >> 24);
+		len[1] = (uint8_t)(chain[i].size >> 16);
+		len[2] = (uint8_t)(chain[i].size >> 8);
+		len[3] = (uint8_t)chain[i].size;
+		gnutls_hash(h, len, sizeof(len));
+		gnutls_hash(h, chain[i].data, chain[i].size);
+	}
+	gnutls_hash_deinit(h, key);
+	return 0;
+}
+
+static struct vslot *
+vcache_slot(const struct ca_trust *t, const uint8_t key[32])
+{
+	return &t->vcache->slots[((size_t)key[0] << 8 | key[1]) % VCACHE_SLOTS];
+}
+
+/* Remembers a chain just found good at now: good from the latest start to
+ * the earliest end of its certificates' validity and of the CRLs'. */
+static void
+vcache_put(const struct ca_trust *t, const uint8_t key[32], gnutls_x509_crt_t *path, size_t k,
+    gnutls_x509_crt_t acert, int crls, int issuer_untrusted, time_t now)
+{
+	time_t from = 0, until = (time_t)INT64_MAX, a, b;
+	struct vslot *sl;
+	size_t i;
+
+	for (i = 0; i <= k; i++) {
+		gnutls_x509_crt_t c = i < k ? path[i] : acert;
+
+		if (c == NULL)
+			continue;
+		a = gnutls_x509_crt_get_activation_time(c);
+		b = gnutls_x509_crt_get_expiration_time(c);
+		if (a == (time_t)-1 || b == (time_t)-1)
+			return;
+		if (a > from)
+			from = a;
+		if (b < until)
+			until = b;	/* check_time accepts now == until: one second lost */
+	}
+	if (crls)
+		ca_crl_files_window(t->crls, t->ncrls, &from, &until);
+	if (!(from <= now && now < until))
+		return;
+	if (t->vcache->slots == NULL)
+		t->vcache->slots = cg_calloc(VCACHE_SLOTS, sizeof(*t->vcache->slots));
+	sl = vcache_slot(t, key);
+	memcpy(sl->key, key, sizeof(sl->key));
+	sl->from = from;
+	sl->until = until;
+	sl->issuer_untrusted = issuer_untrusted;
+	sl->used = 1;
+}
+
 enum ca_verdict
 ca_verify(const struct ca_trust *t, const gnutls_datum_t *chain, size_t n, time_t now,
     struct ca_result *out)
+{
+	uint8_t key[32];
+	const struct vslot *sl;
+	int keyed;
+	enum ca_verdict v;
+
+	if (n == 0 || t == NULL || n > CA_PEER_MAX)
+		return verify_chain(t, chain, n, now, out, NULL);
+	keyed = chain_key(chain, n, key) == 0;
+	if (keyed && t->vcache->slots != NULL) {
+		sl = vcache_slot(t, key);
+		if (sl->used && memcmp(sl->key, key, sizeof(key)) == 0 && sl->from <= now &&
+		    now < sl->until) {
+			out->verdict = CA_VERDICT_OK;
+			out->reason[0] = '\0';
+			out->issuer_untrusted = sl->issuer_untrusted;
+			return CA_VERDICT_OK;
+		}
+	}
+	v = verify_chain(t, chain, n, now, out, keyed ? key : NULL);
+	return v;
+}
+
+/* ca_verify without the cache; a good chain is remembered under key. */
+static enum ca_verdict
+verify_chain(const struct ca_trust *t, const gnutls_datum_t *chain, size_t n, time_t now,
+    struct ca_result *out, const uint8_t *key)
 {
 	gnutls_x509_crt_t peer[CA_PEER_MAX], path[CA_DEPTH_MAX + 1], acert, issuer;
 	ssize_t idx[CA_DEPTH_MAX + 1], anchor, iidx;
@@ -664,6 +775,10 @@ ca_verify(const struct ca_trust *t, const gnutls_datum_t *chain, size_t n, time_
 
 	out->verdict = vd.rank ? vd.v : CA_VERDICT_OK;
 	snprintf(out->reason, sizeof(out->reason), "%s", vd.reason);
+	if (out->verdict == CA_VERDICT_OK && key != NULL)
+		vcache_put(t, key, path, k, pinned ? NULL : acert,
+		    acert != NULL && !pinned && t->crl_check != CA_CRL_NONE, out->issuer_untrusted,
+		    now);
 done:
 	for (i = 0; i < npeer; i++)
 		gnutls_x509_crt_deinit(peer[i]);
