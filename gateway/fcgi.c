@@ -238,12 +238,13 @@ up_attach(struct gw_upstream *u)
 	return up_connect(u);
 }
 
+static void up_dispatch(struct gw_upstream *u);
+
 int
 gw_fcgi_start(struct gw_request *r)
 {
 	const struct gw_backend_def *def = r->authorizing ? r->loc->authorizer : r->loc->backend;
 	struct gw_backend *be = &gw_worker->backends[def->index];
-	const struct gw_backend_conf *bc = be->def->conf;
 	struct gw_upstream *u = up_new(be);
 	uint8_t begin[16];
 
@@ -256,12 +257,30 @@ gw_fcgi_start(struct gw_request *r)
 	gw_request_params(r, &u->wbuf, REQUEST_ID);
 	if (r->body_done || r->authorizing)
 		gw_fcgi_stdin_end(u);	/* an authorizer never sees the body */
+	/* A body is gathered before the application is asked, until it ends or
+	 * STDIN_HIGH of it waits: an upload that trickles in holds a client
+	 * connection, never one of the application's (as nginx buffers). */
+	if (!u->stdin_done) {
+		u->held = 1;
+		return 0;
+	}
+	up_dispatch(u);
+	return 0;
+}
+
+/* Sends u's request on a connection, or queues it, or answers 503 when the
+ * queue is full. */
+static void
+up_dispatch(struct gw_upstream *u)
+{
+	struct gw_request *r = u->req;
+	struct gw_backend *be = u->be;
+	const struct gw_backend_conf *bc = be->def->conf;
 
 	if (be->idle != NULL || be->nopen < be->max_conns) {
-		if (up_attach(u) == 0)
-			return 0;
-		gw_request_fail(r, 502, "no address accepted the connection");
-		return 0;
+		if (up_attach(u) != 0)
+			gw_request_fail(r, 502, "no address accepted the connection");
+		return;
 	}
 	if (be->qlen >= (size_t)bc->queue) {
 		cg_log(CG_LOG_WARN, r->conn->id, "backend %s: queue full (%zu)", bc->name, be->qlen);
@@ -269,7 +288,7 @@ gw_fcgi_start(struct gw_request *r)
 		free(u->wbuf.data);
 		free(u);
 		gw_http_error(r->conn, 503, NULL, 0);
-		return 0;
+		return;
 	}
 	r->queued = 1;
 	if (be->qtail)
@@ -279,7 +298,6 @@ gw_fcgi_start(struct gw_request *r)
 	be->qtail = r;
 	be->qlen++;
 	up_timer(u, bc->timeout);	/* waiting in the queue counts as slowness */
-	return 0;
 }
 
 static void
@@ -324,7 +342,8 @@ gw_fcgi_stdin(struct gw_upstream *u, const uint8_t *p, size_t n)
 {
 	u->wbuf.len += gw_fcgi_frame(cg_buf_reserve(&u->wbuf, gw_fcgi_frame_len(n)), GW_FCGI_STDIN,
 	    REQUEST_ID, p, n);
-	if (u->fd >= 0)
+	/* Dispatched from u's own callback, not from inside the HTTP parser. */
+	if (u->fd >= 0 || (u->held && (u->stdin_done || gw_fcgi_congested(u))))
 		ev_feed_event(gw_worker->loop, &u->io, EV_WRITE);
 }
 
@@ -530,6 +549,11 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
+	if (u->held) {
+		u->held = 0;	/* the body is all here, or enough of it */
+		up_dispatch(u);
+		return;
+	}
 	if (u->state == GW_UP_IDLE) {
 		/* The application closed (or wrote to) an idle connection. */
 		unpool(u);
