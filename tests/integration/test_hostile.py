@@ -59,6 +59,15 @@ class Watch:
         assert growth < bound_kib, growth
 
 
+def in_threads(fn, n=8, timeout=60):
+    """Runs fn in n threads at once and waits for them (bounded)."""
+    ts = [threading.Thread(target=fn) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout)
+
+
 def test_slowloris(gw, capsys):
     socks = []
     with Watch(gw) as w:
@@ -202,11 +211,7 @@ def test_oversized_headers(gw, capsys):
                 statuses.append(repr(e))
 
     with Watch(gw) as w:
-        ts = [threading.Thread(target=send_big) for _ in range(8)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(60)
+        in_threads(send_big)
     assert len(statuses) == 200
     # The 431 may be cut by the close while the client still sends; never
     # anything else.
@@ -251,11 +256,7 @@ def test_handshake_flood(gw, capsys):
                 errors.append(repr(e))
 
     with Watch(gw) as w:
-        ts = [threading.Thread(target=flood) for _ in range(8)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(60)
+        in_threads(flood)
     assert not errors, errors[:3]
     with capsys.disabled():
         w.check("240 handshakes from 8 threads")
