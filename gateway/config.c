@@ -491,31 +491,42 @@ static void set_client_ca_names(struct gw_config *cfg, struct gw_site *s,
  * files itself rather than through gnutls_certificate_set_x509_key_file2:
  * the key then passes through one buffer of ours, never reallocated, that is
  * wiped before it is freed; GnuTLS's own copy is cleared by GnuTLS when the
- * credentials are freed (gnutls_pk_params_clear). A GnuTLS error code, or
- * GNUTLS_E_FILE_ERROR when a file cannot be read.
+ * credentials are freed (gnutls_pk_params_clear). 1, or 0 with the reason
+ * (the file's error, or GnuTLS's) added to errs at setting.
  */
 #define KEY_FILE_MAX	(1024 * 1024)
 
 static int
 set_key_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
-    const char *key_path)
+    const char *key_path, const char *site, const config_setting_t *setting,
+    struct cg_errors *errs)
 {
 	gnutls_datum_t cert, key;
 	size_t clen, klen;
 	int rc, err;
 
-	if ((cert.data = cg_read_file(cert_path, KEY_FILE_MAX, &clen, &err)) == NULL)
-		return GNUTLS_E_FILE_ERROR;
+	if ((cert.data = cg_read_file(cert_path, KEY_FILE_MAX, &clen, &err)) == NULL) {
+		cg_error_add(errs, setting, "site \"%s\": certificate \"%s\": %s", site, cert_path,
+		    strerror(err));
+		return 0;
+	}
 	if ((key.data = cg_read_file(key_path, KEY_FILE_MAX, &klen, &err)) == NULL) {
+		cg_error_add(errs, setting, "site \"%s\": key \"%s\": %s", site, key_path,
+		    strerror(err));
 		free(cert.data);
-		return GNUTLS_E_FILE_ERROR;
+		return 0;
 	}
 	cert.size = (unsigned)clen;
 	key.size = (unsigned)klen;
 	rc = gnutls_certificate_set_x509_key_mem2(cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
 	cg_wipe_free(key.data, klen + 1);
 	free(cert.data);
-	return rc;
+	if (rc < 0) {
+		cg_error_add(errs, setting, "site \"%s\": cannot load certificate \"%s\" with key "
+		    "\"%s\": %s (%d)", site, cert_path, key_path, gnutls_strerror(rc), rc);
+		return 0;
+	}
+	return 1;
 }
 
 static void
@@ -533,13 +544,9 @@ load_site_credentials(struct gw_config *cfg, struct gw_site *s, struct cg_errors
 	}
 	if ((rc = gnutls_certificate_allocate_credentials(&s->cred)) < 0)
 		cg_fatal("gnutls_certificate_allocate_credentials: %s (%d)", gnutls_strerror(rc), rc);
-	rc = set_key_pair(s->cred, sc->certificate, sc->key);
-	if (rc < 0) {
-		cg_error_add(errs, cg_conf_setting(&sc->src, "certificate"),
-		    "site \"%s\": cannot load certificate \"%s\" with key \"%s\": %s (%d)",
-		    sc->name, sc->certificate, sc->key, gnutls_strerror(rc), rc);
+	if (!set_key_pair(s->cred, sc->certificate, sc->key, sc->name,
+	    cg_conf_setting(&sc->src, "certificate"), errs))
 		return;
-	}
 	/* The leaf's names, for SSL_SERVER_S_DN and friends. */
 	rc = gnutls_certificate_get_x509_crt(s->cred, 0, &crts, &ncrts);
 	if (rc >= 0 && ncrts > 0) {

@@ -79,6 +79,21 @@ def test_unreadable_certificate(cfg, tmp_path):
     assert_error_at(p, path, line_of(text, "missing.pem"), "missing.pem")
 
 
+def test_missing_or_wrong_key(cfg, tmp_path):
+    """certgate reads the key itself (to wipe it): a missing file says why,
+    a key that is not the certificate's says GnuTLS's reason."""
+    cfg.site["key"] = str(tmp_path / "missing.key")
+    text = cfg.config_text()
+    path = write(tmp_path, text)
+    p = certgate("-t", "-c", path)
+    assert_error_at(p, path, line_of(text, cfg.site["certificate"]), "No such file or directory")
+    cfg.site["key"] = cfg.pki.path("alice.key")
+    text = cfg.config_text()
+    path = write(tmp_path, text, "wrong.conf")
+    p = certgate("-t", "-c", path)
+    assert_error_at(p, path, line_of(text, cfg.site["certificate"]), "cannot load certificate")
+
+
 def test_syntax_error(cfg, tmp_path):
     text = cfg.config_text() + "workers = ;\n"
     path = write(tmp_path, text)
