@@ -4,12 +4,10 @@
  * chain verification does not make (NOTES: it trusts any CRL it is given).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "certauth/certauth_int.h"
 
@@ -62,55 +60,27 @@ struct ca_crl_file {
 /* Caps what a configured file may make us allocate. */
 #define CA_FILE_MAX (256 * 1024 * 1024)
 
-/* Reads a whole file; st is that of the open file, so a file replaced while
- * it is read is seen as changed at the next check. 0, or -1 with err. */
 int
 ca_file_read(const char *path, gnutls_datum_t *out, struct stat *st, char *err,
     size_t errlen)
 {
-	size_t off = 0;
-	ssize_t r;
-	int fd;
+	size_t len = 0;
+	int e = 0;
 
-	out->data = NULL;
 	out->size = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
+	if ((out->data = cg_read_file(path, CA_FILE_MAX, &len, &e, st)) == NULL) {
+		snprintf(err, errlen, "%s", e == EFBIG ? "file too large" :
+		    e == EISDIR || e == EINVAL ? "not a regular file" : strerror(e));
 		return -1;
 	}
-	if (fstat(fd, st) < 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		goto fail;
+	if (len == 0) {
+		free(out->data);
+		out->data = NULL;
+		snprintf(err, errlen, "empty file");
+		return -1;
 	}
-	if (!S_ISREG(st->st_mode)) {
-		snprintf(err, errlen, "not a regular file");
-		goto fail;
-	}
-	if (st->st_size <= 0 || st->st_size > CA_FILE_MAX) {
-		snprintf(err, errlen, st->st_size <= 0 ? "empty file" : "file too large");
-		goto fail;
-	}
-	out->data = cg_malloc((size_t)st->st_size + 1);
-	while (off < (size_t)st->st_size) {
-		r = read(fd, out->data + off, (size_t)st->st_size - off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			snprintf(err, errlen, "%s", r < 0 ? strerror(errno) : "short read");
-			goto fail;
-		}
-		off += (size_t)r;
-	}
-	out->data[off] = '\0';	/* PEM detection may use string functions */
-	out->size = (unsigned)off;
-	close(fd);
+	out->size = (unsigned)len;	/* NUL-terminated: PEM detection may use strings */
 	return 0;
-fail:
-	free(out->data);
-	out->data = NULL;
-	close(fd);
-	return -1;
 }
 
 /* ---- serial index ---- */

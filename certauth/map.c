@@ -577,7 +577,7 @@ certificate_sha256(const char *v, const char *dir, uint8_t md[32], char *err, si
 	int rc, ferr = 0, ret = -1;
 
 	path = v[0] == '/' || dir == NULL ? cg_strdup(v) : cg_printf("%s/%s", dir, v);
-	if ((data = cg_read_file(path, CERT_FILE_MAX, &len, &ferr)) != NULL) {
+	if ((data = cg_read_file(path, CERT_FILE_MAX, &len, &ferr, NULL)) != NULL) {
 		data[len] = '\0';
 		in.data = data;
 		in.size = (unsigned)len;

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <sys/types.h>
 #include <libconfig.h>
@@ -38,10 +39,12 @@ void cg_hex_upper(char *out, const uint8_t *p, size_t n);
 size_t cg_fmt_u64(char *out, uint64_t v);
 /* Parses a whole decimal number into *out; 0 or -1. */
 int cg_parse_u64(const char *s, size_t len, uint64_t *out);
-/* A whole regular file of at most max bytes, in one allocation of *len + 1
- * bytes (never reallocated, so a secret read this way leaves no copy behind
- * once cg_wipe_free'd); NULL with *err = errno on failure. */
-uint8_t *cg_read_file(const char *path, size_t max, size_t *len, int *err);
+/* A whole regular file of at most max bytes, NUL-terminated, in one
+ * allocation of *len + 1 bytes (never reallocated, so a secret read this way
+ * leaves no copy behind once cg_wipe_free'd); NULL with *err = errno on
+ * failure (EFBIG: over max, EINVAL: not a regular file). st, when not NULL, gets the open file's stat,
+ * so a file replaced while it is read is seen as changed later. */
+uint8_t *cg_read_file(const char *path, size_t max, size_t *len, int *err, struct stat *st);
 /* Zeroes n bytes at p (in a way the compiler cannot drop), then frees p. */
 void cg_wipe_free(void *p, size_t n);
 

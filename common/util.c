@@ -158,7 +158,7 @@ cg_strv_free(struct cg_strv *sv)
 }
 
 uint8_t *
-cg_read_file(const char *path, size_t max, size_t *len, int *err)
+cg_read_file(const char *path, size_t max, size_t *len, int *err, struct stat *stp)
 {
 	struct stat st;
 	uint8_t *data = NULL;
@@ -175,7 +175,7 @@ cg_read_file(const char *path, size_t max, size_t *len, int *err)
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
-		*err = S_ISDIR(st.st_mode) ? EISDIR : EFBIG;
+		*err = S_ISDIR(st.st_mode) ? EISDIR : !S_ISREG(st.st_mode) ? EINVAL : EFBIG;
 		goto fail;
 	}
 	data = cg_malloc((size_t)st.st_size + 1);
@@ -191,6 +191,8 @@ cg_read_file(const char *path, size_t max, size_t *len, int *err)
 	close(fd);
 	data[n] = '\0';
 	*len = n;
+	if (stp != NULL)
+		*stp = st;
 	return data;
 fail:
 	if (data != NULL)

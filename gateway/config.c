@@ -505,12 +505,12 @@ set_key_pair(gnutls_certificate_credentials_t cred, const char *cert_path,
 	size_t clen, klen;
 	int rc, err;
 
-	if ((cert.data = cg_read_file(cert_path, KEY_FILE_MAX, &clen, &err)) == NULL) {
+	if ((cert.data = cg_read_file(cert_path, KEY_FILE_MAX, &clen, &err, NULL)) == NULL) {
 		cg_error_add(errs, setting, "site \"%s\": certificate \"%s\": %s", site, cert_path,
 		    strerror(err));
 		return 0;
 	}
-	if ((key.data = cg_read_file(key_path, KEY_FILE_MAX, &klen, &err)) == NULL) {
+	if ((key.data = cg_read_file(key_path, KEY_FILE_MAX, &klen, &err, NULL)) == NULL) {
 		cg_error_add(errs, setting, "site \"%s\": key \"%s\": %s", site, key_path,
 		    strerror(err));
 		free(cert.data);
