@@ -12,6 +12,8 @@
 #   BENCH_IDLE_CONNS idle keep-alive connections [10000]
 #   BENCH_IDLE_HOLD  seconds the idle connections are held [2]
 #   BENCH_SCENARIOS  subset of: keepalive handshake resume get1m post1m idle
+#                    map100k
+#   BENCH_MAP_ENTRIES one-to-one entries of the map100k scenario [100000]
 #   BENCH_SERVERS    subset of: certgate nginx lighttpd [all that are there]
 #   BENCH_WORKERS    worker processes of each server [number of CPUs]
 #   BENCH_APP_PROCS  printenv processes behind each server [72]
@@ -43,6 +45,12 @@
 # run, its connection set-up included, from /proc; peak RSS is the sum of
 # their VmHWM over the run (reset before it); the idle scenario reports the
 # growth of their RSS and PSS per connection once all are open.
+#
+# certgate's configuration maps alice among 10 one-to-one entries. The
+# map100k scenario runs certgate only: full handshakes (as "handshake")
+# against it and against a second certgate, "cg100k", whose one-to-one
+# list has 100,000 entries (alice's the last), interleaved; the table gives
+# the ratio 100k/10 of handshakes/s and of CPU per handshake.
 
 set -u
 
@@ -55,7 +63,8 @@ DUR=${BENCH_DURATION:-5}
 REPS=${BENCH_REPEAT:-3}
 IDLE_N=${BENCH_IDLE_CONNS:-10000}
 IDLE_HOLD=${BENCH_IDLE_HOLD:-2}
-SCENARIOS=${BENCH_SCENARIOS:-keepalive handshake resume get1m post1m idle}
+SCENARIOS=${BENCH_SCENARIOS:-keepalive handshake resume get1m post1m idle map100k}
+MAP_N=${BENCH_MAP_ENTRIES:-100000}
 NCPU=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 WORKERS=${BENCH_WORKERS:-$NCPU}
 APP_PROCS=${BENCH_APP_PROCS:-72}
@@ -77,7 +86,7 @@ print_table() {
 	scenarios=$(awk '/^rep=/ { for (i = 1; i <= NF; i++) if ($i ~ /^scenario=/) { v = substr($i, 10); if (!(v in s)) { s[v] = 1; o = o " " v } } } END { print o }' "$RESULTS")
 	idle_n=$(awk '/^rep=/ && / scenario=idle / { for (i = 1; i <= NF; i++) if ($i ~ /^conns=/) { print substr($i, 7); exit } }' "$RESULTS")
 	# certgate first, then nginx, then the rest
-	servers=$(for s in certgate nginx lighttpd; do case " $servers " in *" $s "*) printf '%s ' "$s" ;; esac; done)
+	servers=$(for s in certgate cg100k nginx lighttpd; do case " $servers " in *" $s "*) printf '%s ' "$s" ;; esac; done)
 	LC_ALL=C awk -v servers="$servers" -v scenarios="$scenarios" -v idle_n="${idle_n:-0}" '
 function median(a, n,    i, j, t) {
 	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -118,6 +127,7 @@ END {
 	title["get1m"] = "1 MiB GET x8"; unit["get1m"] = "MB/s"; mf["get1m"] = "mbps"
 	title["post1m"] = "1 MiB POST x8"; unit["post1m"] = "MB/s"; mf["post1m"] = "mbps"
 	title["idle"] = idle_n " idle conns"; unit["idle"] = "KiB/conn"; mf["idle"] = "rss_kib"
+	title["map100k"] = "1:1 map, 100k vs 10"; unit["map100k"] = "req/s"; mf["map100k"] = "rps"
 	printf "\n%-20s %-9s %-9s %-26s %8s %8s %10s %9s %7s  %s\n", "scenario", "server", "unit", "median (min-max)", "p50 us", "p99 us", "CPU us/req", "peak MiB", "errors", "notes"
 	for (k = 1; k <= nsc; k++) {
 		sc = SC[k]
@@ -131,7 +141,8 @@ END {
 			pk = stat(key, "peak_mib")
 			note = ""
 			if (sc == "resume") note = sprintf("resumed %d/%d, identity missing %d", res[key], res[key] + full[key], idf[key])
-			if (sc == "handshake") note = sprintf("identity missing %d", idf[key])
+			if (sc == "handshake" || sc == "map100k") note = sprintf("identity missing %d", idf[key])
+			if (sc == "map100k") note = note (sv == "cg100k" ? ", 100,000 entries" : ", 10 entries")
 			if (sc == "idle") note = sprintf("PSS %s KiB/conn", fmt(stat(key, "pss_kib")))
 			printf "%-20s %-9s %-9s %-26s %8s %8s %10s %9s %7d  %s\n", (j == 1 ? title[sc] : ""), sv, unit[sc],
 			    sprintf("%s (%s-%s)", fmt(m), fmt(l), fmt(h)), fmt(p50), fmt(p99), fmt(cpu), fmt(pk), errs[key], note
@@ -140,6 +151,12 @@ END {
 			sv = S[j]
 			if (sv == "certgate" || cnt[sc SUBSEP "certgate"] == 0 || cnt[sc SUBSEP sv] == 0 || M[sc, sv] <= 0)
 				continue
+			if (sv == "cg100k") {	# the big map against the small one
+				r = M[sc, sv] / M[sc, "certgate"]
+				rc = C[sc, "certgate"] > 0 ? sprintf("%.3f", C[sc, sv] / C[sc, "certgate"]) : "-"
+				printf "%-20s %-9s %-9s %-26s %8s %8s %10s\n", "", "100k/10", unit[sc], sprintf("%.3f", r), "", "", rc
+				continue
+			}
 			r = M[sc, "certgate"] / M[sc, sv]
 			rc = C[sc, sv] > 0 ? sprintf("%.2f", C[sc, "certgate"] / C[sc, sv]) : "-"
 			printf "%-20s %-9s %-9s %-26s %8s %8s %10s\n", "", "cg/" substr(sv, 1, 6), unit[sc], sprintf("%.2f", r), "", "", rc
@@ -234,8 +251,14 @@ port_of() {
 	certgate) echo "$PORT0" ;;
 	nginx) echo $((PORT0 + 1)) ;;
 	lighttpd) echo $((PORT0 + 2)) ;;
+	cg100k) echo $((PORT0 + 3)) ;;
 	esac
 }
+
+# The big-map certgate runs beside the others when its scenario is asked.
+case " $SCENARIOS " in
+*" map100k "*) case " $SERVERS " in *" certgate "*) SERVERS="$SERVERS cg100k" ;; esac ;;
+esac
 
 for s in $SERVERS; do
 	p=$(port_of "$s")
@@ -248,15 +271,33 @@ done
 USER_NAME=Alice
 ALICE_DN="CN=Alice,OU=Engineering,O=Corp,C=US"
 
+# one_to_one_entries N: N-1 entries by SHA-256 (of no certificate anyone
+# has), then alice's, one per line.
+one_to_one_entries() {
+	awk -v n="$1" 'BEGIN {
+		srand(7)
+		for (i = 1; i < n; i++) {
+			h = ""
+			for (k = 0; k < 8; k++) h = h sprintf("%08x", int(rand() * 4294967296))
+			printf "    { user = \"user%d\"; sha256 = \"%s\"; },\n", i, h
+		}
+	}'
+	printf '    { user = "%s"; certificate = "%s"; }\n' "$USER_NAME" "$PKI/alice.pem"
+}
+
+# write_certgate_conf NAME ENTRIES: RUN/NAME/certgate.conf, listening on
+# NAME's port, with ENTRIES one-to-one entries.
 write_certgate_conf() {
-	mkdir -p "$RUN/certgate"
-	cat >"$RUN/certgate/certgate.conf" <<EOF
+	local d=$RUN/$1
+	mkdir -p "$d"
+	{
+	cat <<EOF
 # certgate for the benchmark: TLS 1.3 only, a client certificate required
 # and verified against the two-level chain and its CRLs, mapped one-to-one.
 daemon = false;
 workers = $WORKERS;
-error_log = "$RUN/certgate/error.log";
-access_log = "$RUN/certgate/access.log";
+error_log = "$d/error.log";
+access_log = "$d/access.log";
 log_level = "warn";
 shutdown_timeout = 2;
 limits = {
@@ -276,7 +317,11 @@ trust = {
   };
 };
 accounts = {
-  one_to_one = ( { user = "$USER_NAME"; certificate = "$PKI/alice.pem"; } );
+  one_to_one = (
+EOF
+	one_to_one_entries "$2"
+	cat <<EOF
+  );
 };
 policies = {
   bench = {
@@ -300,7 +345,7 @@ backends = {
 };
 sites = (
   { name = "bench";
-    listen = [ "https://127.0.0.1:$(port_of certgate)" ];
+    listen = [ "https://127.0.0.1:$(port_of "$1")" ];
     hosts = [ "localhost" ];
     default = true;
     certificate = "$PKI/server-chain.pem";
@@ -312,6 +357,7 @@ sites = (
   }
 );
 EOF
+	} >"$d/certgate.conf"
 }
 
 # FastCGI parameters nginx sends: the CGI set and the mod_ssl-style
@@ -471,16 +517,17 @@ with open(os.path.join(d, "app.pids"), "w") as f:
 EOF
 }
 
-SERVER_PID_certgate= SERVER_PID_nginx= SERVER_PID_lighttpd=
+SERVER_PID_certgate= SERVER_PID_cg100k= SERVER_PID_nginx= SERVER_PID_lighttpd=
 
 start_server() {
 	case $1 in
-	certgate)
-		write_certgate_conf
-		"$CERTGATE" -t -c "$RUN/certgate/certgate.conf" >"$RUN/certgate/check.log" 2>&1 ||
-			{ cat "$RUN/certgate/check.log" >&2; die "certgate refuses its configuration"; }
-		"$CERTGATE" -f -c "$RUN/certgate/certgate.conf" >>"$RUN/certgate/stdout.log" 2>&1 &
-		SERVER_PID_certgate=$! ;;
+	certgate | cg100k)
+		if [ "$1" = certgate ]; then write_certgate_conf "$1" 10
+		else write_certgate_conf "$1" "$MAP_N"; fi
+		"$CERTGATE" -t -c "$RUN/$1/certgate.conf" >"$RUN/$1/check.log" 2>&1 ||
+			{ cat "$RUN/$1/check.log" >&2; die "$1 refuses its configuration"; }
+		"$CERTGATE" -f -c "$RUN/$1/certgate.conf" >>"$RUN/$1/stdout.log" 2>&1 &
+		eval "SERVER_PID_$1=\$!" ;;
 	nginx)
 		write_nginx_conf
 		start_app "$RUN/nginx"
@@ -528,9 +575,9 @@ pids_of() {
 
 # app_pids NAME: the FastCGI application's processes behind the server.
 app_pids() {
-	if [ "$1" = certgate ]; then
+	if [ "$1" = certgate ] || [ "$1" = cg100k ]; then
 		local root
-		root=$(server_pid certgate)
+		root=$(server_pid "$1")
 		ps -e -o pid=,ppid=,comm= | awk -v root="$root" '
 		    { pp[$1] = $2; cm[$1] = $3 }
 		    END { for (p in pp) if (cm[p] == "printenv") {
@@ -596,7 +643,7 @@ stop_server() {
 	local p
 	p=$(server_pid "$1")
 	[ -n "$p" ] && kill -TERM "$p" 2>/dev/null
-	if [ "$1" != certgate ] && [ -f "$RUN/$1/app.pids" ]; then
+	if [ -f "$RUN/$1/app.pids" ]; then
 		# shellcheck disable=SC2046
 		kill -TERM $(cat "$RUN/$1/app.pids") 2>/dev/null
 		rm -f "$RUN/$1/app.pids"
@@ -607,7 +654,7 @@ stop_server() {
 
 stop_servers() {
 	local s
-	for s in certgate nginx lighttpd; do stop_server "$s"; done
+	for s in certgate cg100k nginx lighttpd; do stop_server "$s"; done
 }
 trap 'stop_servers' EXIT
 trap 'exit 130' INT TERM
@@ -646,7 +693,7 @@ wait_ready() {
 scenario_args() {
 	case $1 in
 	keepalive) echo "--mode keepalive --connections 64 --path /?size=64&length" ;;
-	handshake) echo "--mode handshake --connections 16 --path / IDENT" ;;
+	handshake | map100k) echo "--mode handshake --connections 16 --path / IDENT" ;;
 	resume) echo "--mode resume --connections 16 --path / IDENT" ;;
 	get1m) echo "--mode keepalive --connections 8 --path /?size=1048576&length" ;;
 	post1m) echo "--mode keepalive --connections 8 --path /?echo --body 1048576" ;;
@@ -662,6 +709,7 @@ scenario_title() {
 	get1m) echo "1 MiB GET, 8 conns" ;;
 	post1m) echo "1 MiB POST (echo), 8" ;;
 	idle) echo "$IDLE_N idle keep-alive" ;;
+	map100k) echo "full handshake/req, 16, 100,000 vs 10 one-to-one entries" ;;
 	esac
 }
 
@@ -769,6 +817,11 @@ for rep in $(seq 1 "$REPS"); do
 	say "bench: repetition $rep of $REPS:${order[*]/#/ }"
 	for sc in $SCENARIOS; do
 		for srv in "${order[@]}"; do
+			# cg100k runs the map scenario only, and nothing else does
+			case $sc:$srv in
+			map100k:certgate | map100k:cg100k) ;;
+			map100k:* | *:cg100k) continue ;;
+			esac
 			measure "$rep" "$sc" "$srv"
 			sleep 0.5
 		done
