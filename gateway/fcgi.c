@@ -191,17 +191,21 @@ up_connect(struct gw_upstream *u)
 	return -1;
 }
 
-/* An idle pooled connection that the application has not closed. */
+/* An idle pooled connection that the application has not closed. An
+ * idle connection's watcher waits for reading: any event means the
+ * application closed it (or wrote out of turn), and one this turn of the
+ * loop has not delivered yet is pending. That costs no system call, where
+ * a recv(MSG_PEEK) per request did; a close that comes later still is
+ * the application failing the request (502), as it would be after a peek. */
 static struct gw_upstream *
 take_idle(struct gw_backend *be)
 {
 	struct gw_upstream *u;
-	char b;
 
 	while ((u = be->idle) != NULL) {
 		be->idle = u->next;
 		u->next = NULL;
-		if (recv(u->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN)
+		if (!ev_is_pending(&u->io))
 			return u;
 		up_close(u);	/* closed by the application while idle */
 	}
@@ -219,6 +223,12 @@ up_attach(struct gw_upstream *u)
 	if (idle != NULL) {
 		ev_io_stop(gw_worker->loop, &idle->io);
 		ev_timer_stop(gw_worker->loop, &idle->timer);
+		/* u takes over the idle watcher itself: a stopped watcher is plain
+		 * data, and one that keeps its descriptor and mask starts again
+		 * without an epoll_ctl (ev_io_set on the same descriptor would
+		 * make libev ask the kernel again). */
+		u->io = idle->io;
+		u->io.data = u;
 		u->fd = idle->fd;
 		u->addr = idle->addr;
 		u->reused = 1;
@@ -228,9 +238,8 @@ up_attach(struct gw_upstream *u)
 		free(idle);
 		up_timer(u, be->def->conf->timeout);
 		/* A kept connection is writable: the request goes out from the
-		 * callback now, and the socket keeps the idle watcher's mask (no
-		 * epoll_ctl) unless the send would block. */
-		ev_io_set(&u->io, u->fd, EV_READ);
+		 * callback now, and the socket keeps its mask unless the send
+		 * would block. */
 		ev_io_start(gw_worker->loop, &u->io);
 		ev_feed_event(gw_worker->loop, &u->io, EV_WRITE);
 		return 0;

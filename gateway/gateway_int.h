@@ -257,7 +257,7 @@ struct gw_worker {
 	struct gw_conn *conns;		/* doubly linked */
 	struct gw_backend *backends;	/* one per gw_config.backends */
 	uint64_t next_id;
-	int alog_fd;
+	ev_prepare before_wait;		/* flushes the access log */
 };
 
 extern struct gw_worker *gw_worker;
@@ -614,6 +614,9 @@ void gw_fcgi_worker_free(void);
 /* ---- accesslog.c ---- */
 
 int gw_alog_open(const char *target);
+/* Adds a line (with its newline) to what gw_alog_flush writes. */
 void gw_alog_write(const char *line, size_t len);
+/* Writes the gathered lines; the worker calls it before its loop waits. */
+void gw_alog_flush(void);
 
 #endif

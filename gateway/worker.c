@@ -111,6 +111,13 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_start(loop, &gw_worker->stop_timer);
 }
 
+/* Each turn of the loop ends here, before it waits for events. */
+static void
+on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	gw_alog_flush();
+}
+
 static void
 drop_privileges(const struct gw_config *cfg)
 {
@@ -159,6 +166,9 @@ gw_worker_init(struct gw_worker *w, struct gw_config *cfg)
 		    sizeof(*w->backends[i].addrs));
 	}
 	ev_timer_init(&w->stop_timer, on_stop_timer, 0, 0);
+	ev_prepare_init(&w->before_wait, on_before_wait);
+	ev_prepare_start(w->loop, &w->before_wait);
+	ev_unref(w->loop);	/* the loop ends without waiting on it */
 }
 
 void
@@ -196,6 +206,7 @@ gw_worker_run(struct gw_config *cfg)
 	/* Whatever is left after shutdown_timeout is cut here. */
 	while (w.conns != NULL)
 		gw_conn_close(w.conns, GW_CLOSE_SHUTDOWN);
+	gw_alog_flush();
 	gw_dir_worker_stop();
 	gw_fcgi_worker_free();
 	for (i = 0; i < cfg->nbackends; i++)
