@@ -150,6 +150,12 @@ update_io(struct gw_conn *c)
 		if (cg_buf_avail(&c->wbuf) > 0)
 			ev |= EV_WRITE;
 	}
+	/* Input GnuTLS holds (decrypted, or read ahead by tls.c) raises no
+	 * event on the socket. GnuTLS also stops with GNUTLS_E_AGAIN after a
+	 * record when a handshake message continues in the next one, whether
+	 * or not the socket is empty. */
+	if (c->tls != NULL && (ev & EV_READ) && gw_tls_pending(c) > 0)
+		ev_feed_event(gw_worker->loop, &c->io, EV_READ);
 	if (ev == (c->io.events & (EV_READ | EV_WRITE)) && ev_is_active(&c->io))
 		return;
 	ev_io_stop(gw_worker->loop, &c->io);
@@ -245,6 +251,7 @@ gw_conn_close(struct gw_conn *c, enum gw_close_reason why)
 		gnutls_deinit(c->tls);
 	gw_auth_free(&c->auth);
 	close(c->fd);
+	cg_buf_free(&c->tin);
 	cg_buf_free(&c->rbuf);
 	cg_buf_free(&c->wbuf);
 	cg_buf_free(&c->hbuf);
@@ -289,8 +296,10 @@ static void
 trim_if_idle(struct gw_conn *c)
 {
 	if (c->state != GW_CONN_HEAD || c->req != NULL || c->head_started ||
-	    cg_buf_avail(&c->rbuf) != 0 || cg_buf_avail(&c->wbuf) != 0)
+	    cg_buf_avail(&c->rbuf) != 0 || cg_buf_avail(&c->wbuf) != 0 ||
+	    cg_buf_avail(&c->tin) != 0)
 		return;
+	cg_buf_free(&c->tin);
 	cg_buf_free(&c->rbuf);
 	cg_buf_free(&c->wbuf);
 	cg_buf_free(&c->hbuf);
@@ -406,7 +415,7 @@ conn_read(struct gw_conn *c)
 		 * and says what it decrypted ahead): asking again would only
 		 * return EAGAIN. The loop's epoll is level-triggered, so whatever
 		 * comes next raises an event. */
-		if (rc < READ_CHUNK && (c->tls == NULL || gnutls_record_check_pending(c->tls) == 0))
+		if (rc < READ_CHUNK && (c->tls == NULL || gw_tls_pending(c) == 0))
 			break;
 	}
 	trim_if_idle(c);	/* reading found nothing: the read buffer goes too */
@@ -624,9 +633,6 @@ on_io(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		arm(c, got);
 	}
-	/* Records GnuTLS already decrypted raise no event on the socket. */
-	if (c->tls && want_read(c) && !c->read_eof && gnutls_record_check_pending(c->tls) > 0)
-		ev_feed_event(gw_worker->loop, &c->io, EV_READ);
 	update_io(c);
 }
 
@@ -693,7 +699,7 @@ gw_conn_request_done(struct gw_conn *c)
 	/* Pipelined input is parsed from the callback, not from here; with
 	 * nothing buffered, the socket's next event starts the next request. */
 	ev_feed_event(gw_worker->loop, &c->io, cg_buf_avail(&c->rbuf) > 0 ||
-	    (c->tls && gnutls_record_check_pending(c->tls) > 0) ? EV_READ | EV_WRITE : EV_WRITE);
+	    (c->tls && gw_tls_pending(c) > 0) ? EV_READ | EV_WRITE : EV_WRITE);
 }
 
 void

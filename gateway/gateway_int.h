@@ -280,6 +280,9 @@ void gw_sandbox_worker(void);
 /* ---- tls.c: GnuTLS sessions ---- */
 
 int gw_tls_session_new(struct gw_conn *c);
+/* Input GnuTLS can give without reading the socket: decrypted records and
+ * the raw bytes read ahead (c->tin). */
+size_t gw_tls_pending(struct gw_conn *c);
 /* Deferred client authentication: asks for a certificate now, by TLS 1.3
  * post-handshake authentication or TLS 1.2 renegotiation. 0 when asked,
  * -1 when the client cannot be asked (no PHA, other protocol). */
@@ -475,6 +478,7 @@ struct gw_conn {
 	struct cg_buf rbuf, wbuf;
 	llhttp_t parser;
 	struct cg_buf hbuf;		/* header field/value being collected */
+	struct cg_buf tin;		/* TLS bytes read, not yet GnuTLS's (tls.c) */
 	size_t hname_len;		/* length of the field part in hbuf */
 	struct gw_request *req;
 	struct cg_arena arena;

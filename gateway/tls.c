@@ -1,9 +1,13 @@
 /*
  * tls.c: GnuTLS server sessions: one per TLS connection, with the site's
  * credentials chosen from the SNI name after the ClientHello, the
- * configured priorities, session tickets, and non-blocking handshakes.
+ * configured priorities, session tickets, non-blocking handshakes, and
+ * the read side of the transport.
  */
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "gateway/gateway_int.h"
 
@@ -62,6 +66,61 @@ gw_tls_verify(gnutls_session_t s)
 	return 0;
 }
 
+/*
+ * GnuTLS reads a record in two reads, its 5-byte header, then its body:
+ * with its own transport, two recv(2) for each request on a keep-alive
+ * connection. certgate's pull function reads what the socket has, up to a
+ * whole record, into the connection's tin buffer in one call and serves
+ * GnuTLS from there. Bytes held in tin raise no event on the socket:
+ * whoever waits for input asks gw_tls_pending() first. Writes keep
+ * GnuTLS's own transport (one sendmsg per record or set of records).
+ */
+#define TLS_READ_AHEAD (16384 + 2048)	/* a record's header, body and tag */
+
+static ssize_t
+tls_pull(gnutls_transport_ptr_t p, void *data, size_t len)
+{
+	struct gw_conn *c = p;
+	size_t avail = cg_buf_avail(&c->tin);
+	ssize_t n;
+
+	if (avail == 0) {
+		do {
+			n = recv(c->fd, cg_buf_reserve(&c->tin, TLS_READ_AHEAD), TLS_READ_AHEAD, 0);
+		} while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			gnutls_transport_set_errno(c->tls, n < 0 ? errno : 0);
+			return n;
+		}
+		c->tin.len += (size_t)n;
+		avail = (size_t)n;
+	}
+	if (len > avail)
+		len = avail;
+	memcpy(data, cg_buf_head(&c->tin), len);
+	cg_buf_consume(&c->tin, len);
+	return (ssize_t)len;
+}
+
+/* GnuTLS asks this only with a timeout set (certgate sets none: its timers
+ * bound every wait), but answers must be right all the same. */
+static int
+tls_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
+{
+	struct gw_conn *c = p;
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+	if (cg_buf_avail(&c->tin) > 0)
+		return 1;
+	return poll(&pfd, 1, (int)ms);
+}
+
+size_t
+gw_tls_pending(struct gw_conn *c)
+{
+	return gnutls_record_check_pending(c->tls) + cg_buf_avail(&c->tin);
+}
+
 int
 gw_tls_session_new(struct gw_conn *c)
 {
@@ -94,7 +153,9 @@ gw_tls_session_new(struct gw_conn *c)
 	if ((rc = gnutls_alpn_set_protocols(c->tls, &alpn, 1, GNUTLS_ALPN_SERVER_PRECEDENCE)) < 0)
 		goto fail;
 	gnutls_handshake_set_timeout(c->tls, 0);	/* our timer bounds it */
-	gnutls_transport_set_int(c->tls, c->fd);
+	gnutls_transport_set_ptr2(c->tls, c, (gnutls_transport_ptr_t)(intptr_t)c->fd);
+	gnutls_transport_set_pull_function(c->tls, tls_pull);
+	gnutls_transport_set_pull_timeout_function(c->tls, tls_pull_timeout);
 	return 0;
 fail:
 	cg_log(CG_LOG_ERROR, c->id, "TLS session setup: %s (%d)", gnutls_strerror(rc), rc);
