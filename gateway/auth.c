@@ -1,16 +1,85 @@
 /*
  * auth.c: the client certificate of a connection: verified once, when the
  * handshake brings it (or when a resumed session does), with certauth; its
- * facts kept for every request on the connection; and the TLS and
+ * facts kept for every request on the connection, and shared by the
+ * connections that present the same certificate; and the TLS and
  * certificate variables each request's policy lets the application see.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <gnutls/crypto.h>
+
 #include "gateway/gateway_int.h"
 
 #define MAX_CHAIN 16
+#define FACTS_SLOTS 256		/* certificates whose facts a worker keeps */
+
+/*
+ * The facts of recently presented certificates. Taking a certificate apart
+ * (ca_facts_from_der) was a fifth of a worker's time on resumed handshakes,
+ * and a client presents the same certificate on every connection it
+ * makes. The table is direct-mapped on the SHA-256 of the DER, which the
+ * facts are a function of; an entry pushed out while connections use it
+ * lives until the last of them lets go.
+ */
+struct gw_shared_facts {
+	unsigned refs;
+	uint8_t key[32];		/* SHA-256 of the DER */
+	struct ca_facts f;
+};
+
+static struct gw_shared_facts *facts_slots[FACTS_SLOTS];
+
+static void
+facts_unref(struct gw_shared_facts *s)
+{
+	if (s != NULL && --s->refs == 0) {
+		ca_facts_free(&s->f);
+		free(s);
+	}
+}
+
+/* The facts of a DER certificate, shared, or NULL (err says why) when it
+ * cannot be parsed. */
+static struct gw_shared_facts *
+facts_get(const gnutls_datum_t *der, char *err, size_t errlen)
+{
+	struct gw_shared_facts *s, **slot;
+	uint8_t key[32];
+
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, der->data, der->size, key) < 0) {
+		snprintf(err, errlen, "cannot hash the certificate");
+		return NULL;
+	}
+	slot = &facts_slots[(key[0] | (unsigned)key[1] << 8) % FACTS_SLOTS];
+	if (*slot != NULL && memcmp((*slot)->key, key, sizeof(key)) == 0) {
+		(*slot)->refs++;
+		return *slot;
+	}
+	s = cg_calloc(1, sizeof(*s));
+	if (ca_facts_from_der(der->data, der->size, &s->f, err, errlen) < 0) {
+		free(s);
+		return NULL;
+	}
+	memcpy(s->key, key, sizeof(key));
+	s->refs = 2;			/* the table's and the caller's */
+	facts_unref(*slot);
+	*slot = s;
+	return s;
+}
+
+void
+gw_auth_worker_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < FACTS_SLOTS; i++) {
+		facts_unref(facts_slots[i]);
+		facts_slots[i] = NULL;
+	}
+}
 
 enum ca_verdict
 gw_auth_verify(struct gw_conn *c)
@@ -36,8 +105,8 @@ gw_auth_verify(struct gw_conn *c)
 		memcpy(a->chain[i].data, peers[i].data, peers[i].size);
 		a->chain[i].size = peers[i].size;
 	}
-	if (ca_facts_from_der(a->chain[0].data, a->chain[0].size, &a->facts, err, sizeof(err)) == 0)
-		a->have_facts = 1;
+	if ((a->shared = facts_get(&a->chain[0], err, sizeof(err))) != NULL)
+		a->facts = &a->shared->f;
 	if (c->site->trust < 0 || gw_worker->cfg->trusts[c->site->trust] == NULL) {
 		a->result.verdict = CA_VERDICT_INVALID;
 		snprintf(a->result.reason, sizeof(a->result.reason), "no trust for this site");
@@ -48,12 +117,13 @@ gw_auth_verify(struct gw_conn *c)
 		a->trust = ca_trust_ref(gw_worker->cfg->trusts[c->site->trust]);
 		ca_verify(a->trust, a->chain, a->nchain, time(NULL), &a->result);
 	}
-	cg_log(a->result.verdict == CA_VERDICT_OK ? CG_LOG_DEBUG : CG_LOG_INFO, c->id,
-	    "client certificate \"%s\": %s%s%s",
-	    a->have_facts ? cg_escape(esc, sizeof(esc), a->facts.subject.rfc4514,
-	    strlen(a->facts.subject.rfc4514)) : "(unparsable)",
-	    ca_verdict_names[a->result.verdict], a->result.reason[0] ? ": " : "",
-	    a->result.reason);
+	if (cg_log_enabled(a->result.verdict == CA_VERDICT_OK ? CG_LOG_DEBUG : CG_LOG_INFO))
+		cg_log(a->result.verdict == CA_VERDICT_OK ? CG_LOG_DEBUG : CG_LOG_INFO, c->id,
+		    "client certificate \"%s\": %s%s%s",
+		    a->facts ? cg_escape(esc, sizeof(esc), a->facts->subject.rfc4514,
+		    strlen(a->facts->subject.rfc4514)) : "(unparsable)",
+		    ca_verdict_names[a->result.verdict], a->result.reason[0] ? ": " : "",
+		    a->result.reason);
 	return a->result.verdict;
 }
 
@@ -65,8 +135,7 @@ gw_auth_free(struct gw_auth *a)
 	for (i = 0; i < a->nchain; i++)
 		free(a->chain[i].data);
 	free(a->chain);
-	if (a->have_facts)
-		ca_facts_free(&a->facts);
+	facts_unref(a->shared);
 	ca_trust_unref(a->trust);
 	gw_dir_cancel(a->dir_job);
 	gw_dir_answer_unref(a->dir_answer);
@@ -118,7 +187,7 @@ gw_auth_map(struct gw_conn *c, const struct pol_policy *p, const struct ca_mappi
 	int rc;
 
 	*out = NULL;
-	if (p->nmapping == 0 || !a->have_facts || a->result.verdict != CA_VERDICT_OK)
+	if (p->nmapping == 0 || a->facts == NULL || a->result.verdict != CA_VERDICT_OK)
 		return GW_MAP_DONE;
 	if (a->map_policy != p)
 		map_reset(a, p);
@@ -131,13 +200,13 @@ gw_auth_map(struct gw_conn *c, const struct pol_policy *p, const struct ca_mappi
 		enum ca_map_source src = p->mapping[a->map_step];
 
 		if (src != CA_SRC_DIRECTORY) {
-			ca_map(cfg->mapper, &a->facts, &src, 1, &a->mapping);
+			ca_map(cfg->mapper, a->facts, &src, 1, &a->mapping);
 			if (a->mapping.method != CA_MAP_NONE)
 				break;
 			continue;
 		}
 		if (a->dir_answer == NULL) {
-			a->dir_answer = gw_dir_lookup(c, p->map_dir_index[a->map_step], &a->facts);
+			a->dir_answer = gw_dir_lookup(c, p->map_dir_index[a->map_step], a->facts);
 			if (a->dir_answer == NULL) {
 				*out = NULL;
 				return GW_MAP_PENDING;
@@ -234,7 +303,7 @@ gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void
 {
 	const struct gw_auth *a = &c->auth;
 	const struct gw_site *site = c->site;
-	int client = a->presented && a->have_facts && p->client_certificate != POL_CERT_IGNORE &&
+	int client = a->presented && a->facts != NULL && p->client_certificate != POL_CERT_IGNORE &&
 	    a->result.verdict == CA_VERDICT_OK;
 	unsigned keybits;
 	char buf[256], sni[256];
@@ -281,7 +350,7 @@ gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void
 		if (site->server_issuer)
 			var(fn, ctx, "SSL_SERVER_I_DN", site->server_issuer);
 		if (client)
-			ca_export_ssl(&a->facts, time(NULL), fn, ctx);
+			ca_export_ssl(a->facts, time(NULL), fn, ctx);
 	}
 	if (p->export & POL_EXPORT_IIS) {
 		var_num(fn, ctx, "CERT_FLAGS", client ? 1u | (a->result.issuer_untrusted ? 2u : 0u) : 0u);
@@ -298,7 +367,7 @@ gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void
 			var(fn, ctx, "HTTPS_SERVER_ISSUER", site->server_issuer_iis);
 		}
 		if (client)
-			ca_export_iis(&a->facts, fn, ctx);
+			ca_export_iis(a->facts, fn, ctx);
 	}
 	if (client && (p->export & POL_EXPORT_CERT))
 		pem_var(fn, ctx, "SSL_CLIENT_CERT", &a->chain[0]);

@@ -341,6 +341,8 @@ struct gw_auth;
 /* Verifies the peer's chain once (cached in c->auth); the verdict. */
 enum ca_verdict gw_auth_verify(struct gw_conn *c);
 void gw_auth_free(struct gw_auth *a);
+/* Lets go of the certificates' facts the worker keeps. */
+void gw_auth_worker_free(void);
 enum gw_map_state {
 	GW_MAP_DONE,		/* *out is the mapping (NULL: p maps nothing) */
 	GW_MAP_PENDING,		/* a directory is being asked: gw_request_mapped follows */
@@ -442,8 +444,8 @@ struct gw_auth {
 	int done;
 	int presented;
 	struct ca_result result;
-	struct ca_facts facts;		/* when presented and parsable */
-	int have_facts;
+	const struct ca_facts *facts;	/* when presented and parsable; shared */
+	struct gw_shared_facts *shared;	/* what facts belongs to (auth.c) */
 	gnutls_datum_t *chain;		/* DER copies, leaf first */
 	size_t nchain;
 	struct ca_trust *trust;		/* what it was verified with (a reference) */

@@ -761,9 +761,9 @@ gw_request_log(struct gw_request *r)
 	esc(target, sizeof(target), r->target ? r->target : "", r->target ? r->target_len : 0);
 	esc(refb, sizeof(refb), ref ? ref->value : "-", ref ? ref->vlen : 1);
 	esc(uab, sizeof(uab), ua ? ua->value : "-", ua ? ua->vlen : 1);
-	if (c->auth.have_facts)
-		esc(certb, sizeof(certb), c->auth.facts.subject.rfc4514,
-		    strlen(c->auth.facts.subject.rfc4514));
+	if (c->auth.facts != NULL)
+		esc(certb, sizeof(certb), c->auth.facts->subject.rfc4514,
+		    strlen(c->auth.facts->subject.rfc4514));
 	else
 		strcpy(certb, "-");
 	m = c->auth.mapped && r->loc != NULL && r->loc->policy->nmapping > 0 ? &c->auth.mapping :

@@ -209,6 +209,7 @@ gw_worker_run(struct gw_config *cfg)
 	gw_alog_flush();
 	gw_dir_worker_stop();
 	gw_fcgi_worker_free();
+	gw_auth_worker_free();
 	for (i = 0; i < cfg->nbackends; i++)
 		free(w.backends[i].addrs);
 	free(w.backends);
