@@ -136,6 +136,7 @@ gw_auth_free(struct gw_auth *a)
 		free(a->chain[i].data);
 	free(a->chain);
 	facts_unref(a->shared);
+	cg_buf_free(&a->export_nv);
 	ca_trust_unref(a->trust);
 	gw_dir_cancel(a->dir_job);
 	gw_dir_answer_unref(a->dir_answer);
@@ -414,4 +415,34 @@ gw_auth_crl_timer_start(void)
 	ev_timer_init(&gw_worker->crl_timer, on_crl_timer, (ev_tstamp)every, (ev_tstamp)every);
 	ev_timer_start(gw_worker->loop, &gw_worker->crl_timer);
 	ev_unref(gw_worker->loop);	/* never keeps a draining worker alive */
+}
+
+/*
+ * The variables are a function of the connection (its session, its
+ * certificate and the mapping made for the policy) and of the policy; the
+ * one thing time changes is the days SSL_CLIENT_V_REMAIN counts. A busy
+ * keep-alive connection thus encodes them once, not on every request
+ * (they were a twentieth of a worker's time on small requests).
+ */
+void
+gw_auth_export_nv(struct gw_conn *c, const struct pol_policy *p, struct cg_buf *out)
+{
+	struct gw_auth *a = &c->auth;
+	time_t now = time(NULL);
+	long long days = a->facts != NULL && a->facts->not_after > now ?
+	    ((long long)a->facts->not_after - (long long)now) / 86400 : 0;
+
+	if (a->export_nv.data == NULL || a->export_policy != p || a->export_days != days) {
+		cg_buf_clear(&a->export_nv);
+		gw_auth_export(c, p, gw_fcgi_nv_put, &a->export_nv);
+		a->export_policy = p;
+		a->export_days = days;
+	}
+	cg_buf_append(out, cg_buf_head(&a->export_nv), cg_buf_avail(&a->export_nv));
+}
+
+void
+gw_auth_trim(struct gw_auth *a)
+{
+	cg_buf_free(&a->export_nv);
 }

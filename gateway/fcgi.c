@@ -347,6 +347,16 @@ dequeue(struct gw_backend *be)
 }
 
 void
+gw_fcgi_nv_put(void *buf, const char *name, const char *value, size_t vlen)
+{
+	struct cg_buf *b = buf;
+	size_t nlen = strlen(name);
+
+	b->len += gw_fcgi_nv_encode(cg_buf_reserve(b, gw_fcgi_nv_len(nlen, vlen)), name, nlen,
+	    value, vlen);
+}
+
+void
 gw_fcgi_stdin(struct gw_upstream *u, const uint8_t *p, size_t n)
 {
 	u->wbuf.len += gw_fcgi_frame(cg_buf_reserve(&u->wbuf, gw_fcgi_frame_len(n)), GW_FCGI_STDIN,

@@ -360,6 +360,11 @@ void gw_auth_export_account(const struct ca_mapping *m, const struct pol_policy 
     ca_var_fn fn, void *ctx);
 /* Exports the TLS and certificate variables that policy p allows. */
 void gw_auth_export(struct gw_conn *c, const struct pol_policy *p, ca_var_fn fn, void *ctx);
+/* The same as FastCGI name-value pairs appended to out, built once for a
+ * busy connection and policy (see auth.c). */
+void gw_auth_export_nv(struct gw_conn *c, const struct pol_policy *p, struct cg_buf *out);
+/* Lets go of what an idle connection need not keep. */
+void gw_auth_trim(struct gw_auth *a);
 /* The CRL check timer of a worker: re-reads changed CRL files. */
 void gw_auth_crl_timer_start(void);
 
@@ -458,6 +463,11 @@ struct gw_auth {
 	struct ca_mapping mapping;
 	struct gw_dir_job *dir_job;	/* a lookup in progress */
 	struct gw_dir_answer *dir_answer;	/* the answer of map_step's directory */
+	/* gw_auth_export_nv's last answer, for export_policy and the days
+	 * SSL_CLIENT_V_REMAIN counted; let go when the connection idles. */
+	struct cg_buf export_nv;
+	const struct pol_policy *export_policy;
+	long long export_days;
 };
 
 /* Where the last header-value piece ended, to catch obsolete folding. */
@@ -607,6 +617,8 @@ struct gw_backend {
 
 /* Starts talking to r->loc's backend (or queues r); -1 when c was closed. */
 int gw_fcgi_start(struct gw_request *r);
+/* Appends a FastCGI name-value pair to the cg_buf buf (a ca_var_fn). */
+void gw_fcgi_nv_put(void *buf, const char *name, const char *value, size_t vlen);
 void gw_fcgi_stdin(struct gw_upstream *u, const uint8_t *p, size_t n);
 void gw_fcgi_stdin_end(struct gw_upstream *u);
 /* Whether the STDIN buffer is too full to take more client body. */

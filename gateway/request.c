@@ -283,23 +283,13 @@ static struct cg_buf nv;	/* the PARAMS stream being built; one worker thread */
 static void
 param(const char *name, const char *value, size_t vlen)
 {
-	size_t nlen = strlen(name);
-
-	nv.len += gw_fcgi_nv_encode(cg_buf_reserve(&nv, gw_fcgi_nv_len(nlen, vlen)), name, nlen,
-	    value, vlen);
+	gw_fcgi_nv_put(&nv, name, value, vlen);
 }
 
 static void
 params(const char *name, const char *value)
 {
 	param(name, value, strlen(value));
-}
-
-static void
-param_fn(void *ctx, const char *name, const char *value, size_t vlen)
-{
-	(void)ctx;
-	param(name, value, vlen);
 }
 
 /* Names certgate sets itself: a configured `params` entry or a client
@@ -444,7 +434,7 @@ gw_request_params(struct gw_request *r, struct cg_buf *out, uint16_t id)
 	params("REMOTE_PORT", num);
 	if (c->tls)
 		params("HTTPS", "on");
-	gw_auth_export(c, r->loc->policy, param_fn, NULL);
+	gw_auth_export_nv(c, r->loc->policy, &nv);
 	for (i = 0; !r->authorizing && i < r->nauthz_vars; i++)
 		param(r->authz_vars[i].name, r->authz_vars[i].value, r->authz_vars[i].vlen);
 	header_params(r);

@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 
 from conftest import (CERTGATE, IO_TIMEOUT, Gateway, build_request, client_context,
                       curl_tls_args, line_of, read_final_response,
-                      response_from_bytes, run_curl, run_gnutls_cli, wait_for)
+                      response_from_bytes, run_curl, run_gnutls_cli, tls_connect, wait_for)
 
 ALL_SETS = ["ssl", "iis", "certificate", "chain"]
 
@@ -985,3 +985,24 @@ def test_config_unparsable_ca_file(cfg, tmp_path):
     bad.write_text("this is not a certificate\n")
     cfg.config["trust"]["corp"]["ca"] = [str(bad)]
     check_config_error(tmp_path, cfg, "garbage-ca.pem", ["garbage-ca.pem"])
+
+
+def test_variables_follow_the_policy_on_one_connection(cc_gw):
+    """A keep-alive connection keeps its encoded certificate variables from
+    one request to the next (issue 7): requests on one connection that
+    alternate between locations of different export sets each get their
+    own policy's variables, never the previous request's."""
+    gw = cc_gw
+    s = tls_connect(gw, ctx=make_ctx(gw, "alice"))
+    with s, s.makefile("rb") as rf:
+        for i, path in enumerate(["/req/", "/pem/", "/req/", "/req/", "/pem/", "/pem/", "/req/"]):
+            s.sendall(build_request("GET", f"{path}{i}?json", f"localhost:{gw.https_port}"))
+            v = json_vars(read_final_response(rf))
+            assert v["PATH_INFO"] == f"/{i}", v
+            if path == "/req/":
+                assert v["SSL_CLIENT_S_DN"] == "CN=Alice,OU=Engineering,O=Corp,C=US", v
+                assert v["CERT_SUBJECT"], v
+                assert int(v["SSL_CLIENT_V_REMAIN"]) > 0, v
+            else:
+                assert "SSL_CLIENT_S_DN" not in v and "CERT_SUBJECT" not in v, v
+                assert v["SSL_CLIENT_CERT"].startswith("-----BEGIN CERTIFICATE-----"), v
