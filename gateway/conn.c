@@ -7,7 +7,6 @@
  * never frees the connection under its caller.
  */
 #include <errno.h>
-#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,19 +191,28 @@ start_protocol(struct gw_conn *c)
 	return 0;
 }
 
+int
+gw_listener_is_wildcard(const struct gw_listener *l)
+{
+	const struct sockaddr_storage *ss = &l->addr.ss;
+
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return 0;
+}
+
 void
 gw_conn_accept(struct gw_listener *l, int fd, const struct sockaddr_storage *ss)
 {
 	struct gw_conn *c = cg_calloc(1, sizeof(*c));
-	int on = 1;
 
 	c->id = gw_worker->next_id++;
 	c->fd = fd;
 	c->lst = l;
 	c->site = l->default_site;
 	gw_sockaddr_name(ss, c->peer_addr, sizeof(c->peer_addr), &c->peer_port);
-	if (ss->ss_family != AF_UNIX)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	ev_io_init(&c->io, on_io, fd, EV_READ);
 	c->io.data = c;
 	ev_timer_init(&c->timer, on_timer, 0, 0);

@@ -519,6 +519,9 @@ void gw_conn_accept(struct gw_listener *l, int fd, const struct sockaddr_storage
 /* Numeric address and port of an IPv4 or IPv6 socket address ("unix", 0
  * for anything else). */
 void gw_sockaddr_name(const struct sockaddr_storage *ss, char *out, size_t outlen, int *port);
+/* Whether l listens on every address (0.0.0.0, ::): its connections' local
+ * address is then the socket's own, not the listener's. */
+int gw_listener_is_wildcard(const struct gw_listener *l);
 /* The one exit door: logs once (by reason), frees everything. */
 void gw_conn_close(struct gw_conn *c, enum gw_close_reason why);
 /* Queues bytes for the client and tries to send them. */

@@ -382,9 +382,10 @@ gw_request_params(struct gw_request *r, struct cg_buf *out, uint16_t id)
 		params("SERVER_NAME", r->site->conf->hosts.n && strcmp(r->site->conf->hosts.v[0], "*") ?
 		    r->site->conf->hosts.v[0] : c->lst->host);
 	/* Behind a balancer, the address the client connected to is the PROXY
-	 * header's, not this socket's; this socket's is asked for once. */
-	if (!c->has_local && getsockname(c->fd, (struct sockaddr *)&ss, &sslen) == 0 &&
-	    ss.ss_family != AF_UNIX) {
+	 * header's, not this socket's; this socket's is the listener's unless
+	 * that is a wildcard, when it is asked for once. */
+	if (!c->has_local && gw_listener_is_wildcard(c->lst) &&
+	    getsockname(c->fd, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family != AF_UNIX) {
 		c->local = ss;
 		c->has_local = 1;
 	}

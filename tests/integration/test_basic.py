@@ -2,6 +2,8 @@
 (Python http.client, curl, gnutls-cli); plain HTTP; keep-alive,
 pipelining, HEAD and Expect: 100-continue."""
 
+import socket
+
 from conftest import (HTTPSConn, build_request, curl_tls_args, get,
                       parse_curl_headers, parse_vars, plain_connect,
                       read_final_response, read_response, request,
@@ -239,3 +241,26 @@ def test_plain_http_keep_alive(shared_gw):
             r = read_response(rf)
             assert r.status == 200
             assert r.vars["PATH_INFO"] == f"/pk{i}"
+
+
+def test_server_addr_of_a_wildcard_listener(make_gateway, app):
+    """A listener on 0.0.0.0 reports the address the client reached
+    (SERVER_ADDR from the socket), one on a single address reports that
+    address."""
+    def configure(gw):
+        gw.site["listen"] = [f"https://127.0.0.1:{gw.https_port}",
+                             f"http://0.0.0.0:{gw.http_port}"]
+    gw = make_gateway(app.address, configure)
+    for host in ("127.0.0.1", "127.0.0.2"):
+        s = socket.create_connection((host, gw.http_port), timeout=5)
+        with s, s.makefile("rb") as rf:
+            s.sendall(build_request("GET", "/app/w", "localhost"))
+            r = read_final_response(rf)
+        assert r.status == 200, r
+        assert r.vars["SERVER_ADDR"] == host, r.vars
+        assert r.vars["SERVER_PORT"] == str(gw.http_port)
+    s = tls_connect(gw)
+    with s, s.makefile("rb") as rf:
+        s.sendall(build_request("GET", "/app/s", f"localhost:{gw.https_port}"))
+        r = read_final_response(rf)
+    assert r.vars["SERVER_ADDR"] == "127.0.0.1"
