@@ -686,6 +686,7 @@ static void
 on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct gw_conn *c = w->data;
+	ev_tstamp t;
 
 	switch (c->timer_mode) {
 	case TM_PROXY:
@@ -711,8 +712,12 @@ on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 		break;
 	case TM_TRIM:
+		/* Keep-alive still counts from the end of the response. */
 		trim_if_idle(c);
-		set_timer(c, TM_IDLE, 1);
+		c->timer_mode = TM_IDLE;
+		t = (ev_tstamp)gw_worker->cfg->raw.limits.keepalive_timeout - TRIM_SECONDS;
+		ev_timer_set(&c->timer, t > 0 ? t : 0, 0);
+		ev_timer_start(gw_worker->loop, &c->timer);
 		return;
 	case TM_IDLE:
 	case TM_LINGER:

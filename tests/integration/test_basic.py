@@ -3,6 +3,7 @@
 pipelining, HEAD and Expect: 100-continue."""
 
 import socket
+import time
 
 from conftest import (HTTPSConn, build_request, curl_tls_args, get,
                       parse_curl_headers, parse_vars, plain_connect,
@@ -264,3 +265,21 @@ def test_server_addr_of_a_wildcard_listener(make_gateway, app):
         s.sendall(build_request("GET", "/app/s", f"localhost:{gw.https_port}"))
         r = read_final_response(rf)
     assert r.vars["SERVER_ADDR"] == "127.0.0.1"
+
+
+def test_idle_keepalive_connection_closes_after_keepalive_timeout(make_gateway, app):
+    """An idle keep-alive connection lets go of its buffers after 0.25 s and
+    is closed keepalive_timeout after its last response, not later."""
+    def configure(gw):
+        gw.config["limits"]["keepalive_timeout"] = 1
+    gw = make_gateway(app.address, configure)
+    s = tls_connect(gw)
+    with s, s.makefile("rb") as rf:
+        for i in range(2):
+            s.sendall(build_request("GET", f"/app/k{i}", f"localhost:{gw.https_port}"))
+            assert read_final_response(rf).status == 200
+        start = time.monotonic()
+        s.settimeout(5)
+        assert rf.read() == b""  # the server's close_notify, then its FIN
+        waited = time.monotonic() - start
+    assert 0.8 <= waited <= 2.5, waited
