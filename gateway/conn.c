@@ -39,7 +39,7 @@ enum timer_mode {
 
 static void on_io(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
-static int holds_memory(const struct gw_conn *c);
+static void trim_if_idle(struct gw_conn *c);
 
 void
 gw_sockaddr_name(const struct sockaddr_storage *ss, char *out, size_t outlen, int *port)
@@ -131,12 +131,18 @@ arm(struct gw_conn *c, int progress)
 		set_timer(c, TM_LINGER, 0);
 	else if (cg_buf_avail(&c->wbuf) > 0)
 		set_timer(c, TM_SEND, progress);
+	else if (c->state == GW_CONN_HEAD && (c->head_started || c->nreq == 0))
+		/* A head begun, or a new connection's first request, is owed
+		 * within header_timeout. */
+		set_timer(c, TM_HEAD, 0);
+	else if (c->state == GW_CONN_HEAD && c->timer_mode == TM_IDLE)
+		/* Keep-alive runs already, and no record without a request in it
+		 * restarts it; what reading one took is let go at once. */
+		trim_if_idle(c);
 	else if (c->state == GW_CONN_HEAD)
-		/* A new connection owes its first request within header_timeout;
-		 * between requests keep-alive applies until a byte comes, after
-		 * the buffers are let go. */
-		set_timer(c, c->head_started || c->nreq == 0 ? TM_HEAD :
-		    holds_memory(c) ? TM_TRIM : TM_IDLE, 0);
+		/* Between requests keep-alive applies until a byte comes; it
+		 * begins with the trim step. */
+		set_timer(c, TM_TRIM, 0);
 	else if (r != NULL && !r->body_done && want_read(c))
 		set_timer(c, TM_BODY, progress);
 	else
@@ -330,13 +336,6 @@ gw_conn_resume_input(struct gw_conn *c)
  * every response was a tenth of a worker's time on small requests). A new
  * connection holds nothing while its first request has not come.
  */
-static int
-holds_memory(const struct gw_conn *c)
-{
-	return c->tin.data != NULL || c->rbuf.data != NULL || c->wbuf.data != NULL ||
-	    c->hbuf.data != NULL || c->arena.head != NULL || c->auth.export_nv.data != NULL;
-}
-
 static void
 trim_if_idle(struct gw_conn *c)
 {
@@ -749,6 +748,7 @@ gw_conn_request_done(struct gw_conn *c)
 	c->state = GW_CONN_HEAD;
 	c->head_started = cg_buf_avail(&c->rbuf) > 0;
 	c->input_paused = 0;
+	c->timer_mode = TM_NONE;	/* keep-alive counts from this response */
 	arm(c, 0);
 	/* Pipelined input is parsed from the callback, not from here; with
 	 * nothing buffered, the socket's next event starts the next request. */

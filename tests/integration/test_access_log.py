@@ -4,8 +4,9 @@ import json
 import os
 import re
 import signal
+import threading
 
-from conftest import get, wait_for
+from conftest import build_request, get, read_final_response, tls_connect, wait_for
 
 UA = "certgate-test/1.0"
 
@@ -122,3 +123,36 @@ def test_access_log_json(make_gateway, app):
     assert isinstance(a["rt"], int) and a["rt"] >= 0
     assert re.fullmatch(r"\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000", a["time"])
     assert n["status"] == "403.7" and n["cert"] == "-" and n["user"] == "-"
+
+
+def test_lines_stay_whole_under_load(gw):
+    """Lines are gathered and written once per turn of a worker's loop:
+    1,600 requests from 8 keep-alive clients at once, served by both
+    workers, give 1,600 whole lines, each logged once."""
+    def client(k):
+        s = tls_connect(gw)
+        with s, s.makefile("rb") as rf:
+            for i in range(200):
+                s.sendall(build_request("GET", f"/app/load-{k}-{i}", f"localhost:{gw.https_port}"))
+                assert read_final_response(rf).status == 200
+
+    ts = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    want = {f"/app/load-{k}-{i}" for k in range(8) for i in range(200)}
+
+    def all_logged():
+        lines = [l for l in gw.access_log().split("\n") if "/app/load-" in l]
+        return len(lines) >= len(want) and lines
+    lines = wait_for(all_logged, 10, what="1,600 access log lines")
+    whole = re.compile(r'^127\.0\.0\.1 - - \[[^\]]+\] "GET (/app/load-\d+-\d+) HTTP/1\.1" '
+                       r'200 \d+ "-" "[^"]*" tls=TLSv1\.3 cipher=\S+ cert=\S+ user=\S+ '
+                       r'map=\S+ status=200 rt=\d+$')
+    seen = []
+    for l in lines:
+        m = whole.match(l)
+        assert m, l
+        seen.append(m.group(1))
+    assert sorted(seen) == sorted(want)

@@ -283,3 +283,27 @@ def test_idle_keepalive_connection_closes_after_keepalive_timeout(make_gateway, 
         assert rf.read() == b""  # the server's close_notify, then its FIN
         waited = time.monotonic() - start
     assert 0.8 <= waited <= 2.5, waited
+
+
+def test_keepalive_restarts_after_each_response(make_gateway, app):
+    """keepalive_timeout counts from the last response, also when certgate
+    answers itself (403.4 here, no application involved): requests every
+    0.4 s keep a connection with keepalive_timeout = 1 open for 2.4 s."""
+    def configure(gw):
+        gw.config["limits"]["keepalive_timeout"] = 1
+        gw.config["policies"]["strict"] = {}  # TLS required: 403.4 over plain HTTP
+        gw.site["locations"].append({"path": "/strict/", "backend": "app",
+                                     "policy": "strict"})
+    gw = make_gateway(app.address, configure)
+    s = plain_connect(gw)
+    with s, s.makefile("rb") as rf:
+        for i in range(6):
+            s.sendall(build_request("GET", f"/strict/{i}", "localhost"))
+            r = read_final_response(rf)
+            assert r.status == 403, r
+            time.sleep(0.4)
+        start = time.monotonic()
+        s.settimeout(5)
+        assert rf.read() == b""
+        waited = time.monotonic() - start
+    assert waited <= 2.5, waited
