@@ -20,7 +20,8 @@
 #   BENCH_PORT       first of three loopback ports [18443]
 #   BENCH_LIGHTTPD BENCH_LIGHTTPD_MODULES  another lighttpd binary and its
 #                    module directory [/usr/sbin/lighttpd, /usr/lib/lighttpd]
-#   BENCH_INSTALL    "no" to never apt-get install nginx [yes when root]
+#   BENCH_INSTALL    "no" to never apt-get install nginx, lighttpd and
+#                    lighttpd-mod-gnutls when missing [yes when root]
 #   BENCH_CLIENT_PRIORITY  the load generator's GnuTLS priorities [TLS 1.3,
 #                    X25519 only: one key share, as browsers send; offered
 #                    P-256 too, GnuTLS computes a second share on every
@@ -184,25 +185,32 @@ command -v "$PY" >/dev/null || die "python3 is needed to start the FastCGI appli
 
 # ------------------------------------------------------------- packages
 
-NGINX=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; })
-if [ -z "$NGINX" ] && [ "${BENCH_INSTALL:-yes}" != no ] && [ "$(id -u)" = 0 ] &&
+find_nginx() { command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; }; }
+find_lighttpd() { command -v lighttpd || { [ -x /usr/sbin/lighttpd ] && echo /usr/sbin/lighttpd; }; }
+LIGHTTPD_MODS=${BENCH_LIGHTTPD_MODULES:-/usr/lib/lighttpd}
+
+# The servers certgate is measured against, from Debian when missing.
+missing=
+[ -n "$(find_nginx)" ] || missing="nginx"
+[ -n "${BENCH_LIGHTTPD:-}" ] || { [ -n "$(find_lighttpd)" ] && [ -f $LIGHTTPD_MODS/mod_gnutls.so ]; } ||
+	missing="$missing lighttpd lighttpd-mod-gnutls"
+if [ -n "$missing" ] && [ "${BENCH_INSTALL:-yes}" != no ] && [ "$(id -u)" = 0 ] &&
     command -v apt-get >/dev/null; then
-	say "bench: nginx is missing: installing nginx with apt-get"
-	# The package must not start a system nginx on port 80 (policy-rc.d(8)).
+	say "bench: installing$missing with apt-get"
+	# The packages must not start system servers on port 80 (policy-rc.d(8)).
 	made_policy=no
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d &&
 			chmod 755 /usr/sbin/policy-rc.d && made_policy=yes
 	fi
+	# shellcheck disable=SC2086
 	DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-	    nginx >/dev/null || say "bench: apt-get install nginx failed"
+	    $missing >/dev/null || say "bench: apt-get install$missing failed"
 	[ $made_policy = yes ] && rm -f /usr/sbin/policy-rc.d
-	NGINX=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; })
-	[ -n "$NGINX" ] && say "bench: installed nginx ($($NGINX -v 2>&1))"
 fi
-LIGHTTPD=${BENCH_LIGHTTPD:-$(command -v lighttpd || { [ -x /usr/sbin/lighttpd ] && echo /usr/sbin/lighttpd; })}
-LIGHTTPD_MODS=${BENCH_LIGHTTPD_MODULES:-/usr/lib/lighttpd}
+NGINX=$(find_nginx)
+LIGHTTPD=${BENCH_LIGHTTPD:-$(find_lighttpd)}
 if [ -n "$LIGHTTPD" ] && [ ! -f $LIGHTTPD_MODS/mod_gnutls.so ]; then
 	say "bench: lighttpd found without mod_gnutls (apt-get install lighttpd-mod-gnutls): skipped"
 	LIGHTTPD=
