@@ -3,9 +3,8 @@
 # loopback only, the test PKI, certgate, nginx and lighttpd with mod_gnutls
 # (the two installed from Debian when missing) configured alike, each in
 # front of its own examples/printenv processes on a unix socket; runs every
-# scenario against
-# every server, interleaved, BENCH_REPEAT times; prints a table and keeps
-# the raw lines in $BENCH_DIR/results.txt.
+# scenario against every server, interleaved, BENCH_REPEAT times; prints a
+# table and keeps the raw lines in $BENCH_DIR/results.txt.
 #
 # Environment (all optional):
 #   BENCH_DURATION   seconds per measured run [5]
