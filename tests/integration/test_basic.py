@@ -268,8 +268,9 @@ def test_server_addr_of_a_wildcard_listener(make_gateway, app):
 
 
 def test_idle_keepalive_connection_closes_after_keepalive_timeout(make_gateway, app):
-    """An idle keep-alive connection lets go of its buffers after 0.25 s and
-    is closed keepalive_timeout after its last response, not later."""
+    """An idle keep-alive connection is closed keepalive_timeout after its
+    last response, also across the step (at 0.25 s) where it lets go of its
+    buffers."""
     def configure(gw):
         gw.config["limits"]["keepalive_timeout"] = 1
     gw = make_gateway(app.address, configure)
