@@ -79,6 +79,8 @@ typedef void (*ca_var_fn)(void *ctx, const char *name, const char *value, size_t
  * SAN_Email_n, SAN_DNS_n, SAN_OTHER_msUPN_n, FINGERPRINT_SHA256.
  * SSL_CLIENT_VERIFY is the caller's (it knows the verdict). */
 void ca_export_ssl(const struct ca_facts *f, time_t now, ca_var_fn fn, void *ctx);
+/* SSL_CLIENT_V_REMAIN: whole days from now to f's notAfter, 0 once past. */
+long long ca_days_remaining(const struct ca_facts *f, time_t now);
 /* The client part of the IIS set: CERT_COOKIE, CERT_SUBJECT, CERT_ISSUER,
  * CERT_SERIALNUMBER. CERT_FLAGS and the key sizes are the caller's. */
 void ca_export_iis(const struct ca_facts *f, ca_var_fn fn, void *ctx);

@@ -164,11 +164,17 @@ put_list(ca_var_fn fn, void *ctx, const char *prefix,
 			put(fn, ctx, name, sv->v[i]);
 }
 
+long long
+ca_days_remaining(const struct ca_facts *f, time_t now)
+{
+	/* mod_ssl: whole days left (ASN1_TIME_diff), 0 once expired. */
+	return f->not_after > now ? ((long long)f->not_after - (long long)now) / 86400 : 0;
+}
+
 void
 ca_export_ssl(const struct ca_facts *f, time_t now, ca_var_fn fn, void *ctx)
 {
 	char num[32];
-	long long days = 0;
 
 	if (f == NULL || f->der == NULL)
 		return;
@@ -179,10 +185,7 @@ ca_export_ssl(const struct ca_facts *f, time_t now, ca_var_fn fn, void *ctx)
 	put(fn, ctx, "SSL_CLIENT_M_SERIAL", f->serial_hex);
 	put_time(fn, ctx, "SSL_CLIENT_V_START", f->not_before);
 	put_time(fn, ctx, "SSL_CLIENT_V_END", f->not_after);
-	/* mod_ssl: whole days left (ASN1_TIME_diff), 0 once expired. */
-	if (f->not_after > now)
-		days = ((long long)f->not_after - (long long)now) / 86400;
-	cg_fmt_u64(num, (uint64_t)days);
+	cg_fmt_u64(num, (uint64_t)ca_days_remaining(f, now));
 	put(fn, ctx, "SSL_CLIENT_V_REMAIN", num);
 	put(fn, ctx, "SSL_CLIENT_A_SIG", f->sig_alg);
 	put(fn, ctx, "SSL_CLIENT_A_KEY", f->key_alg);

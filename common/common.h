@@ -10,8 +10,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/stat.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <libconfig.h>
 
@@ -42,8 +42,9 @@ int cg_parse_u64(const char *s, size_t len, uint64_t *out);
 /* A whole regular file of at most max bytes, NUL-terminated, in one
  * allocation of *len + 1 bytes (never reallocated, so a secret read this way
  * leaves no copy behind once cg_wipe_free'd); NULL with *err = errno on
- * failure (EFBIG: over max, EINVAL: not a regular file). st, when not NULL, gets the open file's stat,
- * so a file replaced while it is read is seen as changed later. */
+ * failure (EFBIG: over max, EISDIR, EINVAL: not a regular file). st, when
+ * not NULL, gets the open file's stat, so a file replaced while it is read
+ * is seen as changed later. */
 uint8_t *cg_read_file(const char *path, size_t max, size_t *len, int *err, struct stat *st);
 /* Zeroes n bytes at p (in a way the compiler cannot drop), then frees p. */
 void cg_wipe_free(void *p, size_t n);

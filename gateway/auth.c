@@ -428,9 +428,7 @@ void
 gw_auth_export_nv(struct gw_conn *c, const struct pol_policy *p, struct cg_buf *out)
 {
 	struct gw_auth *a = &c->auth;
-	time_t now = time(NULL);
-	long long days = a->facts != NULL && a->facts->not_after > now ?
-	    ((long long)a->facts->not_after - (long long)now) / 86400 : 0;
+	long long days = a->facts != NULL ? ca_days_remaining(a->facts, time(NULL)) : 0;
 
 	if (a->export_nv.data == NULL || a->export_policy != p || a->export_days != days) {
 		cg_buf_clear(&a->export_nv);

@@ -231,7 +231,6 @@ up_attach(struct gw_upstream *u)
 		u->io.data = u;
 		u->fd = idle->fd;
 		u->addr = idle->addr;
-		u->reused = 1;
 		count_in(u);
 		u->state = GW_UP_ACTIVE;
 		cg_buf_free(&idle->wbuf);
@@ -417,8 +416,6 @@ gw_fcgi_release(struct gw_request *r, int reusable)
 	count_out(u);
 	u->state = GW_UP_IDLE;
 	u->paused = 0;
-	u->reused = 0;
-	u->got_output = 0;
 	cg_buf_free(&u->wbuf);
 	gw_fcgi_parser_init(&u->parser);
 	up_timer(u, POOL_IDLE_SECONDS);
@@ -510,7 +507,6 @@ up_read(struct gw_upstream *u)
 			case GW_FCGI_EV_NONE:
 				break;
 			case GW_FCGI_EV_STDOUT:
-				u->got_output = 1;
 				if (gw_request_stdout(r, ev.data, ev.len) < 0) {
 					fail(u, 502, "bad CGI response header");
 					return 1;
@@ -556,7 +552,6 @@ retry(struct gw_upstream *u)
 	close(u->fd);
 	u->fd = -1;
 	u->be->nopen--;
-	u->reused = 0;
 	if (up_connect(u) < 0)
 		fail(u, 502, "no address accepted the connection");
 }

@@ -595,7 +595,7 @@ struct gw_upstream {
 	struct cg_buf wbuf;
 	struct gw_fcgi_parser parser;
 	struct gw_request *req;
-	int reused, got_output, paused, stdin_done;
+	int paused, stdin_done;
 	int held;			/* gathering the body before dispatch */
 	int dirty;			/* bytes after END_REQUEST: never reuse */
 	struct gw_upstream *next;	/* idle list */
