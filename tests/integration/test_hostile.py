@@ -172,8 +172,9 @@ def test_five_thousand_idle_connections(roomy_gw, capsys):
 
 def test_slow_post_bodies(gw, capsys):
     """100 uploads announcing 10,000 bytes and sending a byte every 0.1 s:
-    each holds its application connection (the body streams as it comes),
-    the good client is served beside them, memory stays bounded."""
+    none holds an application connection (a body is gathered before the
+    application is asked), the good client is served beside them, memory
+    stays bounded."""
     socks = []
     with Watch(gw) as w:
         for _ in range(100):
