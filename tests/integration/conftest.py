@@ -43,11 +43,20 @@ def pattern(n):
 
 # ---------------------------------------------------------------- basics
 
+_ports_given = set()
+
+
 def free_port():
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port that was free a moment ago, and never given
+    before in this run: the kernel may hand the port it just freed out
+    again, and two listeners of one gateway must not share it."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_for(predicate, timeout, interval=0.05, what="condition"):
